@@ -1,0 +1,36 @@
+# The two commands of the README's quick start:
+#   make demo   installs everything into .venv, then runs the main job on the bundled examples
+#   make test   installs everything into .venv, then runs the test suite (what .ci/run calls)
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: install demo test bench lint clean
+
+# torch is pinned to the CPU build that pip finds locally (the bundled MiniLM model's
+# sentence-transformers dependency needs *a* torch; VMB's default path never imports it).
+# tinysoundfont goes in with --no-deps: its wheel declares pyaudio (live playback only),
+# which does not build without PortAudio headers.
+$(STAMP): pyproject.toml Makefile
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q torch==2.13.0
+	$(BIN)/python -m pip install -q --no-deps tinysoundfont==0.3.7
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/vmb describe vmb_agent/examples/harbour.jpg
+	$(BIN)/vmb describe vmb_agent/examples/city.mp4
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/run_all.py
+
+lint: $(STAMP)
+	$(BIN)/ruff check .

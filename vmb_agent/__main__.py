@@ -1,0 +1,3 @@
+from vmb_agent.cli import main
+
+main()

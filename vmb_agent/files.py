@@ -1,0 +1,118 @@
+"""File access: the allowed-roots policy, input checks and atomic, uniquely named outputs.
+
+Every entry point resolves user paths through :class:`PathPolicy` so that a missing file, a
+directory, a ``..`` or symlink escape, or an oversized input is refused with one clear line, and
+writes go through :func:`atomic_output` so that a failure never leaves a half-written file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from vmb_agent.errors import AccessDeniedError, InputError
+
+
+@dataclass
+class PathPolicy:
+    """Which paths may be read/written. ``roots=None`` means unrestricted (a local user's CLI)."""
+
+    roots: list[Path] | None = None
+    max_input_bytes: int = 2 * 1024**3
+    extra_roots: list[Path] = field(default_factory=list)
+
+    def allowed_roots(self) -> list[Path] | None:
+        if self.roots is None:
+            return None
+        return [Path(r).expanduser().resolve() for r in [*self.roots, *self.extra_roots]]
+
+    def _check_inside(self, resolved: Path, original: str) -> None:
+        roots = self.allowed_roots()
+        if roots is None:
+            return
+        if not any(resolved == r or resolved.is_relative_to(r) for r in roots):
+            shown = ", ".join(str(r) for r in roots) or "(none configured)"
+            raise AccessDeniedError(
+                f"path {original!r} is outside the allowed roots; allowed: {shown} "
+                "(set VMB_ALLOWED_ROOTS to add more)."
+            )
+
+    def check_read(self, path: str | os.PathLike[str], *, what: str = "file") -> Path:
+        """Resolve ``path`` (following symlinks, so escapes are caught) and check it is a
+        readable, non-empty regular file inside the allowed roots."""
+        original = os.fspath(path)
+        if not original.strip():
+            raise InputError(f"no {what} path given.")
+        resolved = Path(original).expanduser().resolve()
+        self._check_inside(resolved, original)
+        if not resolved.exists():
+            raise InputError(f"{what} not found: {original!r}.")
+        if resolved.is_dir():
+            raise InputError(f"{original!r} is a directory; give a {what}.")
+        if not resolved.is_file():
+            raise InputError(f"{original!r} is not a regular file.")
+        size = resolved.stat().st_size
+        if size == 0:
+            raise InputError(f"{what} {original!r} is empty (0 bytes).")
+        if size > self.max_input_bytes:
+            raise InputError(
+                f"{what} {original!r} is {size / 1e6:.0f} MB; the limit is "
+                f"{self.max_input_bytes / 1e6:.0f} MB (VMB_MAX_INPUT_MB)."
+            )
+        if not os.access(resolved, os.R_OK):
+            raise InputError(f"{what} {original!r} is not readable (permission denied).")
+        return resolved
+
+    def check_dir(self, path: str | os.PathLike[str]) -> Path:
+        original = os.fspath(path)
+        resolved = Path(original).expanduser().resolve()
+        self._check_inside(resolved, original)
+        if not resolved.is_dir():
+            raise InputError(f"folder not found: {original!r}.")
+        return resolved
+
+    def check_write(self, path: str | os.PathLike[str]) -> Path:
+        """Resolve an output path and check that it lies inside the allowed roots."""
+        original = os.fspath(path)
+        resolved = Path(original).expanduser().resolve()
+        self._check_inside(resolved, original)
+        if resolved.is_dir():
+            raise InputError(f"output {original!r} is a directory; give a file name.")
+        return resolved
+
+
+def unique_stem(prefix: str) -> str:
+    """A readable, collision-free file stem: ``<prefix>-YYYYmmdd-HHMMSS-<6 hex>``."""
+    return f"{prefix}-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
+
+
+@contextlib.contextmanager
+def atomic_output(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a temporary path next to ``path``; on success it is renamed onto ``path``
+    atomically, on any error it is deleted, so readers never see a half-written file."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(
+        prefix=f".{target.stem}.", suffix=f".part{target.suffix}", dir=target.parent
+    )
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+@contextlib.contextmanager
+def atomic_outputs(paths: Sequence[str | os.PathLike[str]]) -> Iterator[list[Path]]:
+    """Like :func:`atomic_output` for a set of files that must appear together or not at all."""
+    with contextlib.ExitStack() as stack:
+        yield [stack.enter_context(atomic_output(p)) for p in paths]

@@ -1,0 +1,242 @@
+"""The SDK: ``VMB`` is the one place where the engines are wired together.
+
+The CLI, the MCP tools and ``vmb chat`` are thin adapters over this class. Each method is one
+stage of the paper's pipeline (describe -> search -> generate) or a library operation; heavy
+engines (the embedder, the Chroma client, the SoundFont) load on first use and are reused.
+
+``AsyncVMB`` exposes the same methods as coroutines that run the CPU-bound work in a worker
+thread, so an event loop (the MCP server) keeps answering while music is generated.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from vmb_agent.errors import InputError, check_range
+from vmb_agent.files import PathPolicy
+from vmb_agent.settings import Settings, get_settings
+from vmb_agent.types import (
+    GenerationOverrides,
+    GenerationResult,
+    IngestReport,
+    LibraryStats,
+    MusicDescription,
+    SearchFilters,
+    SearchMode,
+    SearchResult,
+    TrackInfo,
+)
+
+if TYPE_CHECKING:  # pragma: no cover
+    from vmb_agent.library import Library
+
+#: ``progress(done, total, message)`` — the callback every long operation accepts.
+ProgressCallback = Callable[[float, float | None, str | None], None]
+DescribeKind = Literal["auto", "image", "video", "text"]
+MAX_K = 200
+
+
+class VMB:
+    """Describe visuals, search the music library and generate music — offline by default."""
+
+    def __init__(self, settings: Settings | None = None, *, policy: PathPolicy | None = None):
+        self.settings = settings or get_settings()
+        roots = self.settings.allowed_roots or None
+        self.policy = policy or PathPolicy(
+            roots=[*roots, self.settings.home] if roots else None,
+            max_input_bytes=int(self.settings.max_input_mb * 1024**2),
+        )
+        self._library: Library | None = None
+        self._lock = threading.Lock()
+
+    # -- 1. text bridge ------------------------------------------------------------------------
+
+    def describe(
+        self,
+        source: str | Path,
+        *,
+        context: str | None = None,
+        kind: DescribeKind = "auto",
+        backend: str | None = None,
+    ) -> MusicDescription:
+        """Turn an image, a video or a text prompt into a :class:`MusicDescription`."""
+        from vmb_agent.describe import describe_source
+
+        return describe_source(
+            source,
+            context=context,
+            kind=kind,
+            backend=backend or self.settings.describe_backend,
+            policy=self.policy,
+        )
+
+    def _as_description(self, description: MusicDescription | str | dict | None) -> MusicDescription | None:
+        if description is None or isinstance(description, MusicDescription):
+            return description
+        if isinstance(description, dict):
+            return MusicDescription.model_validate(description)
+        if isinstance(description, str):
+            if not description.strip():
+                raise InputError("the description text is empty; describe the music in words.")
+            return self.describe(description, kind="text")
+        raise InputError(
+            f"description must be text or a MusicDescription, not {type(description).__name__}."
+        )
+
+    # -- 2. music bridge -----------------------------------------------------------------------
+
+    @property
+    def library(self) -> Library:
+        """The music library (opened on first use)."""
+        with self._lock:
+            if self._library is None:
+                from vmb_agent.library import Library
+
+                self._library = Library(self.settings)
+            return self._library
+
+    def search(
+        self,
+        query: str | None = None,
+        *,
+        description: MusicDescription | str | dict | None = None,
+        mode: SearchMode = "dual",
+        filters: SearchFilters | dict | None = None,
+        k: int = 10,
+    ) -> SearchResult:
+        """Find reference music: ``broad`` (theme), ``targeted`` (hard constraints) or ``dual``."""
+        if mode not in ("broad", "targeted", "dual"):
+            raise InputError(f"unknown search mode {mode!r}; allowed: broad, targeted, dual.")
+        check_range("k", k, 1, MAX_K)
+        if isinstance(filters, dict):
+            filters = SearchFilters.model_validate(filters)
+        return self.library.search(
+            query=query,
+            description=self._as_description(description),
+            mode=mode,
+            filters=filters or SearchFilters(),
+            k=int(k),
+        )
+
+    def add_to_library(
+        self,
+        paths: Sequence[str | Path],
+        *,
+        tags: dict[str, str] | None = None,
+        progress: ProgressCallback | None = None,
+    ) -> IngestReport:
+        """Index audio (WAV/FLAC/OGG/Opus/MP3) and MIDI files or folders (recursively)."""
+        if not paths:
+            raise InputError("no paths given; name audio/MIDI files or folders to add.")
+        checked = []
+        for p in paths:
+            resolved = Path(p).expanduser()
+            checked.append(self.policy.check_dir(p) if resolved.is_dir() else self.policy.check_read(p))
+        return self.library.add(checked, tags=tags or {}, progress=progress)
+
+    def build_library(self, size: int = 500, *, progress: ProgressCallback | None = None) -> IngestReport:
+        """Build the bundled reference library from the music21 corpus (no downloads)."""
+        check_range("size", size, 1, 20000)
+        return self.library.build(size=int(size), progress=progress)
+
+    def get_track(self, track_id: str) -> TrackInfo:
+        return self.library.get(track_id)
+
+    def list_tracks(self, *, limit: int = 50, offset: int = 0) -> list[TrackInfo]:
+        check_range("limit", limit, 1, 100000)
+        check_range("offset", offset, 0, 10**9)
+        return self.library.list(limit=int(limit), offset=int(offset))
+
+    def remove_track(self, track_id: str) -> TrackInfo:
+        return self.library.remove(track_id)
+
+    def library_stats(self) -> LibraryStats:
+        return self.library.stats()
+
+    # -- 3. explicitly conditioned generation -------------------------------------------------
+
+    def generate(
+        self,
+        description: MusicDescription | str | dict | None = None,
+        *,
+        reference_ids: Sequence[str] = (),
+        overrides: GenerationOverrides | dict | None = None,
+        seed: int | None = None,
+        out_dir: str | Path | None = None,
+        stems: bool = False,
+        video_path: str | Path | None = None,
+        progress: ProgressCallback | None = None,
+    ) -> GenerationResult:
+        """Generate music conditioned on the text bridge, the references and explicit overrides."""
+        from vmb_agent.generation import generate_music
+
+        if isinstance(overrides, dict):
+            overrides = GenerationOverrides.model_validate(overrides)
+        references = [self.library.get(track_id) for track_id in reference_ids]
+        for ref in references:
+            self.policy.check_read(ref.path, what="reference")
+        video = self.policy.check_read(video_path, what="video") if video_path else None
+        out = Path(out_dir) if out_dir else self.settings.outputs_dir
+        out = self.policy.check_write(out / "_probe").parent
+        return generate_music(
+            self._as_description(description),
+            references,
+            overrides or GenerationOverrides(),
+            seed=seed,
+            out_dir=out,
+            stems=stems,
+            video_path=video,
+            settings=self.settings,
+            progress=progress,
+        )
+
+    def score(
+        self,
+        video: str | Path,
+        *,
+        context: str | None = None,
+        out_dir: str | Path | None = None,
+        overrides: GenerationOverrides | dict | None = None,
+        seed: int | None = None,
+        n_references: int = 2,
+        progress: ProgressCallback | None = None,
+    ) -> GenerationResult:
+        """Describe a video, retrieve references, generate music that lands on its cuts, mux."""
+        description = self.describe(video, context=context, kind="video")
+        reference_ids: list[str] = []
+        if n_references > 0 and self.library.stats().tracks > 0:
+            found = self.search(description=description, mode="dual", k=n_references)
+            reference_ids = [m.id for m in found.matches]
+        return self.generate(
+            description,
+            reference_ids=reference_ids,
+            overrides=overrides,
+            seed=seed,
+            out_dir=out_dir,
+            video_path=video,
+            progress=progress,
+        )
+
+
+class AsyncVMB:
+    """``VMB`` with coroutine methods; CPU-bound work runs in a worker thread."""
+
+    def __init__(self, settings: Settings | None = None, *, policy: PathPolicy | None = None):
+        self.sync = VMB(settings, policy=policy)
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self.sync, name)
+        if not callable(method):
+            return method
+
+        async def run(*args: Any, **kwargs: Any) -> Any:
+            import anyio.to_thread
+
+            return await anyio.to_thread.run_sync(lambda: method(*args, **kwargs))
+
+        run.__name__ = name
+        run.__doc__ = method.__doc__
+        return run

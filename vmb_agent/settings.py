@@ -1,0 +1,79 @@
+"""Settings from the environment (``VMB_`` prefix); CLI flags override them.
+
+    VMB_HOME            library database + outputs (default: a per-user data dir)
+    VMB_ALLOWED_ROOTS   where tools may read and write, separated by os.pathsep (':' on Unix)
+    VMB_TOKEN           bearer token for the HTTP MCP server
+    VMB_CHROMA_URL      use a Chroma server (http://host:port) instead of the embedded database
+    VMB_SOUNDFONT       a .sf2/.sf3 file to render with (default: best installed GM font)
+    VMB_LLM_BASE_URL / VMB_LLM_MODEL / VMB_LLM_API_KEY   OpenAI-compatible endpoint for `vmb chat`
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+def _default_home() -> Path:
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("vmb", appauthor=False))
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="VMB_", extra="ignore")
+
+    home: Path = Field(default_factory=_default_home)
+    allowed_roots: Annotated[list[Path], NoDecode] = Field(default_factory=list)
+    token: str | None = None
+    chroma_url: str | None = None
+    soundfont: Path | None = None
+    collection: str = "vmb_tracks"
+
+    describe_backend: str = "analysis"
+    embed_backend: str = "minilm"
+    generate_backend: str = "symbolic"
+
+    max_input_mb: float = Field(2048, gt=0, description="largest input file accepted")
+    embed_audio_previews: bool = False
+    preview_max_kb: int = Field(512, gt=0)
+
+    llm_base_url: str | None = None
+    llm_model: str | None = None
+    llm_api_key: str | None = None
+
+    @field_validator("allowed_roots", mode="before")
+    @classmethod
+    def _split_roots(cls, v: object) -> object:
+        if isinstance(v, str):
+            return [Path(p).expanduser() for p in v.split(os.pathsep) if p.strip()]
+        return v
+
+    @field_validator("home", "soundfont", mode="after")
+    @classmethod
+    def _expand(cls, v: Path | None) -> Path | None:
+        return v.expanduser() if v is not None else None
+
+    @property
+    def outputs_dir(self) -> Path:
+        return self.home / "outputs"
+
+    @property
+    def library_dir(self) -> Path:
+        return self.home / "library"
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.home / "cache"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings read from the environment (call ``get_settings.cache_clear()``
+    after changing the environment, as tests do)."""
+    return Settings()

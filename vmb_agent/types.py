@@ -1,0 +1,287 @@
+"""The shared data model: the two bridges and everything that crosses a stage boundary.
+
+One pydantic model per concept. The SDK, the CLI (``--json``), the MCP tools (structured output)
+and the tests all speak these types, and every model round-trips through JSON so an agent can
+edit a description or a set of references and hand it back.
+
+    image / video / text --describe--> MusicDescription      (text bridge)
+    MusicDescription --search--> list[TrackMatch]            (music bridge)
+    both bridges + overrides --generate--> GenerationResult  (what was asked, what was measured)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+SourceKind = Literal["image", "video", "text"]
+SearchMode = Literal["broad", "targeted", "dual"]
+Scale = Literal["major", "minor"]
+ConditionOrigin = Literal["override", "description", "reference", "default", "video"]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+# --------------------------------------------------------------------------------------------
+# Text bridge
+# --------------------------------------------------------------------------------------------
+
+
+class MusicAttributes(_Model):
+    """Explicit, editable musical attributes: the structured half of the text bridge."""
+
+    genres: list[str] = Field(default_factory=list, description="e.g. ['cinematic', 'ambient']")
+    moods: list[str] = Field(default_factory=list, description="e.g. ['calm', 'nostalgic']")
+    instruments: list[str] = Field(default_factory=list, description="e.g. ['piano', 'strings']")
+    tempo_bpm: float | None = Field(None, ge=30, le=300, description="beats per minute")
+    key: str | None = Field(None, description="tonic and mode, e.g. 'A minor' or 'Eb major'")
+    time_signature: str = Field("4/4", pattern=r"^\d{1,2}/\d{1,2}$")
+    energy: float = Field(0.5, ge=0, le=1, description="0 = very calm, 1 = very intense")
+    valence: float = Field(0.5, ge=0, le=1, description="0 = dark/sad, 1 = bright/happy")
+    duration_s: float | None = Field(None, gt=0, le=600, description="length of the music")
+
+
+class Section(_Model):
+    """A span of the piece with its own role and energy (aligned to video segments)."""
+
+    start_s: float = Field(ge=0)
+    end_s: float = Field(gt=0)
+    label: str = Field(description="intro, verse, build, climax, outro, ...")
+    energy: float = Field(0.5, ge=0, le=1)
+
+
+class Evidence(_Model):
+    """Why an attribute has its value: the measured features behind it and the rule used."""
+
+    attribute: str = Field(description="the attribute this explains, e.g. 'tempo_bpm'")
+    value: str = Field(description="the value it led to, as text")
+    features: dict[str, float] = Field(default_factory=dict, description="measured inputs")
+    rule: str = Field(description="the documented mapping that was applied")
+
+
+class SourceInfo(_Model):
+    """What was described and by which backend."""
+
+    path: str | None = None
+    kind: SourceKind
+    backend: str = "analysis"
+    width: int | None = None
+    height: int | None = None
+    duration_s: float | None = None
+    fps: float | None = None
+    context: str | None = Field(None, description="the caller's hint, e.g. 'wedding, slow dance'")
+
+
+class MusicDescription(_Model):
+    """The text bridge: prose a musician can work from plus explicit attributes and evidence."""
+
+    text: str = Field(description="prose description of the music, 40-150 words")
+    attributes: MusicAttributes = Field(default_factory=MusicAttributes)
+    sections: list[Section] = Field(default_factory=list)
+    evidence: list[Evidence] = Field(default_factory=list)
+    source: SourceInfo
+    cuts_s: list[float] = Field(
+        default_factory=list, description="video shot cuts (s) that music should land on"
+    )
+    features: dict[str, float] = Field(
+        default_factory=dict, description="summary of the measured visual features"
+    )
+    palette: list[str] = Field(default_factory=list, description="dominant colours as #rrggbb")
+
+
+# --------------------------------------------------------------------------------------------
+# Music bridge
+# --------------------------------------------------------------------------------------------
+
+
+class TrackInfo(_Model):
+    """What the library knows about one track (measured + metadata + caption)."""
+
+    model_config = ConfigDict(extra="ignore", validate_assignment=True)
+
+    id: str
+    title: str
+    path: str
+    format: Literal["audio", "midi"]
+    duration_s: float = 0.0
+    tempo_bpm: float | None = None
+    tempo_confidence: float | None = None
+    key: str | None = None
+    key_confidence: float | None = None
+    time_signature: str | None = None
+    instruments: list[str] = Field(default_factory=list)
+    genres: list[str] = Field(default_factory=list)
+    moods: list[str] = Field(default_factory=list)
+    composer: str | None = None
+    collection: str | None = None
+    loudness_lufs: float | None = None
+    energy: float | None = None
+    brightness: float | None = None
+    percussiveness: float | None = None
+    onset_density: float | None = None
+    note_density: float | None = None
+    tags: dict[str, str] = Field(default_factory=dict)
+    caption: str = ""
+
+
+class TrackMatch(_Model):
+    """One retrieved reference: the track, how well it fits, and why."""
+
+    id: str
+    title: str
+    path: str
+    score: float
+    track: TrackInfo
+    reasons: list[str] = Field(default_factory=list)
+
+
+class SearchFilters(_Model):
+    """Hard attribute constraints for the targeted track. ``None`` means unconstrained."""
+
+    tempo_min: float | None = Field(None, ge=30, le=300)
+    tempo_max: float | None = Field(None, ge=30, le=300)
+    key: str | None = Field(None, description="e.g. 'D minor' (exact key) or 'D' (either mode)")
+    mode: Scale | None = None
+    instruments: list[str] = Field(default_factory=list, description="all must be present")
+    genre: str | None = None
+    mood: str | None = None
+    duration_min: float | None = Field(None, ge=0)
+    duration_max: float | None = Field(None, ge=0)
+
+
+class IngestReport(_Model):
+    """Outcome of adding files to the library: what went in, what was skipped and why."""
+
+    added: list[str] = Field(default_factory=list, description="ids of new tracks")
+    unchanged: list[str] = Field(default_factory=list, description="ids already in the library")
+    failed: dict[str, str] = Field(default_factory=dict, description="path -> one-line reason")
+    seconds: float = 0.0
+
+
+class LibraryStats(_Model):
+    tracks: int
+    by_format: dict[str, int] = Field(default_factory=dict)
+    by_collection: dict[str, int] = Field(default_factory=dict)
+    total_duration_s: float = 0.0
+    location: str = ""
+
+
+class SearchResult(_Model):
+    """The music bridge: ranked matches plus notes (e.g. which constraint could not be met)."""
+
+    mode: SearchMode
+    query: str = ""
+    filters: SearchFilters = Field(default_factory=SearchFilters)
+    matches: list[TrackMatch] = Field(default_factory=list)
+    notes: list[str] = Field(default_factory=list)
+
+
+# --------------------------------------------------------------------------------------------
+# Generation
+# --------------------------------------------------------------------------------------------
+
+
+class GenerationOverrides(_Model):
+    """Explicit controls from the user or agent; they win over both bridges."""
+
+    style: str | None = None
+    tempo_bpm: float | None = Field(None, ge=30, le=300)
+    key: str | None = None
+    time_signature: str | None = Field(None, pattern=r"^\d{1,2}/\d{1,2}$")
+    instruments: list[str] | None = None
+    duration_s: float | None = Field(None, gt=0, le=600)
+    energy: float | None = Field(None, ge=0, le=1)
+    valence: float | None = Field(None, ge=0, le=1)
+    loop: bool | None = None
+
+
+class Conditions(_Model):
+    """The resolved, explicit conditions the generator actually used, with provenance.
+
+    Precedence: explicit overrides > text bridge > music bridge (references) > style defaults.
+    ``origins`` maps each field name to where its value came from.
+    """
+
+    style: str
+    tempo_bpm: float = Field(ge=30, le=300)
+    key: str
+    time_signature: str = "4/4"
+    instruments: list[str]
+    duration_s: float = Field(gt=0, le=600)
+    energy: float = Field(ge=0, le=1)
+    valence: float = Field(ge=0, le=1)
+    loop: bool = False
+    sections: list[Section] = Field(default_factory=list)
+    cuts_s: list[float] = Field(default_factory=list)
+    chords: list[str] = Field(default_factory=list, description="progression from references")
+    reference_ids: list[str] = Field(default_factory=list)
+    origins: dict[str, ConditionOrigin] = Field(default_factory=dict)
+
+
+class Measured(_Model):
+    """What the rendered audio actually is, measured with VMB's own analysis."""
+
+    tempo_bpm: float | None = None
+    key: str | None = None
+    duration_s: float
+    loudness_lufs: float | None = None
+    true_peak_dbtp: float | None = None
+
+
+class CutAlignment(_Model):
+    cut_s: float
+    nearest_beat_s: float
+    error_ms: float
+    on_downbeat: bool
+
+
+class GenerationResult(_Model):
+    """Everything a generation produced, what it was asked for and what was measured."""
+
+    audio_path: str
+    midi_path: str | None = None
+    stems: list[str] = Field(default_factory=list)
+    piano_roll_path: str | None = None
+    video_path: str | None = None
+    duration_s: float
+    requested: Conditions
+    measured: Measured
+    seed: int
+    backend: str = "symbolic"
+    cut_alignment: list[CutAlignment] = Field(default_factory=list)
+    timings: dict[str, float] = Field(default_factory=dict)
+
+    @field_validator("audio_path", "midi_path", "piano_roll_path", "video_path", mode="before")
+    @classmethod
+    def _path_to_str(cls, v: object) -> object:
+        return str(v) if isinstance(v, Path) else v
+
+    @field_validator("stems", mode="before")
+    @classmethod
+    def _paths_to_str(cls, v: object) -> object:
+        return [str(p) for p in v] if isinstance(v, list) else v
+
+
+__all__ = [
+    "Conditions",
+    "CutAlignment",
+    "Evidence",
+    "GenerationOverrides",
+    "GenerationResult",
+    "IngestReport",
+    "LibraryStats",
+    "Measured",
+    "MusicAttributes",
+    "MusicDescription",
+    "SearchFilters",
+    "SearchMode",
+    "SearchResult",
+    "Section",
+    "SourceInfo",
+    "TrackInfo",
+    "TrackMatch",
+]
