@@ -52,6 +52,15 @@ class VMB:
         self._library: Library | None = None
         self._lock = threading.Lock()
 
+    def with_policy(self, policy: PathPolicy) -> VMB:
+        """A view of this SDK that checks paths with ``policy`` but shares the loaded engines
+        (the MCP server binds each call to its client's roots this way)."""
+        view = VMB.__new__(VMB)
+        view.__dict__.update(self.__dict__)
+        view.policy = policy
+        view._parent = self  # the library is opened on (and cached by) the parent
+        return view
+
     # -- 1. text bridge ------------------------------------------------------------------------
 
     def describe(
@@ -91,6 +100,9 @@ class VMB:
     @property
     def library(self) -> Library:
         """The music library (opened on first use)."""
+        parent = self.__dict__.get("_parent")
+        if parent is not None:  # a with_policy() view shares its parent's library
+            return parent.library
         with self._lock:
             if self._library is None:
                 from vmb_agent.library import Library

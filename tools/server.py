@@ -1,0 +1,355 @@
+"""The VMB MCP server (mcp 2.x ``MCPServer``): six tools, resources, prompts, two transports.
+
+    vmb serve                                  # stdio (Claude Desktop, IDE agents)
+    vmb serve --transport http --port 8765     # streamable HTTP at /mcp, /health for probes
+    python -m vmb_agent.tools.server ...       # the same without the CLI
+
+One ``VMB`` SDK instance is created per process and shared by every session (its engines load on
+first use, so ``tools/list`` answers at once). Tool handlers run in worker threads, so the event
+loop keeps answering while music is generated. Every call is bound to a path policy made of
+VMB_ALLOWED_ROOTS, VMB_HOME, the bundled examples and the client's MCP roots when it offers them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import logging
+import os
+import sys
+import time
+import warnings
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlparse
+
+import anyio
+import anyio.from_thread
+import anyio.to_thread
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.exceptions import (
+    ResourceError,
+    ResourceNotFoundError,
+    ToolError,
+    UnexpectedToolError,
+)
+from mcp.server.mcpserver.tools import Tool
+from mcp.server.mcpserver.utilities.func_metadata import FuncMetadata
+from mcp_types import CallToolResult, ToolAnnotations
+from pydantic import ValidationError
+from vmb_agent.tools.content import OUTPUTS_URI, mime_type, tool_result
+from vmb_agent.tools.handlers import TOOLS, ToolSpec, validation_message
+
+from vmb_agent.errors import InputError, VMBError
+from vmb_agent.files import PathPolicy
+from vmb_agent.sdk import VMB
+from vmb_agent.settings import Settings, get_settings
+
+log = logging.getLogger("vmb.mcp")
+
+#: largest output file a resource read returns (base64 inflates it by a third on the wire)
+MAX_RESOURCE_BYTES = 64 * 1024**2
+#: progress notifications are sent at most this often (the last one always goes out)
+PROGRESS_INTERVAL_S = 0.1
+ROOTS_TIMEOUT_S = 2.0
+
+
+def _examples_dir() -> Path:
+    import vmb_agent
+
+    return Path(vmb_agent.__file__).resolve().parent / "examples"
+
+
+@dataclass
+class ServerState:
+    """What every session shares: settings, the SDK and the always-allowed roots."""
+
+    settings: Settings
+    vmb: VMB
+    base_roots: list[Path] = field(default_factory=list)
+    # Long jobs (generation, indexing) are CPU-bound: more threads than cores only add
+    # contention, so they queue here; quick read-only tools use anyio's default pool and are
+    # never stuck behind them.
+    heavy_limiter: anyio.CapacityLimiter | None = None
+
+    @classmethod
+    def create(cls, settings: Settings) -> ServerState:
+        base_roots = [*settings.allowed_roots, settings.home, _examples_dir()]
+        policy = PathPolicy(roots=base_roots, max_input_bytes=int(settings.max_input_mb * 1024**2))
+        return cls(settings=settings, vmb=VMB(settings, policy=policy), base_roots=base_roots)
+
+    def limiter_for(self, spec: ToolSpec) -> anyio.CapacityLimiter | None:
+        if not spec.long_running:
+            return None
+        if self.heavy_limiter is None:  # created inside the event loop that uses it
+            self.heavy_limiter = anyio.CapacityLimiter(max(2, os.cpu_count() or 2))
+        return self.heavy_limiter
+
+
+class VMBMCPServer(MCPServer[ServerState]):
+    """``MCPServer`` whose argument-validation errors read as one line naming the bad value."""
+
+    async def call_tool(self, name: str, arguments: dict[str, Any], context: Any = None) -> Any:
+        try:
+            return await super().call_tool(name, arguments, context)
+        except UnexpectedToolError:
+            raise  # a bug: the SDK logs the traceback and tells the client only the tool name
+        except ToolError as exc:
+            cause = exc.__cause__
+            if isinstance(cause, ValidationError):
+                raise ToolError(validation_message(name, cause)) from cause
+            # "Error executing tool x: <message>" -> "x: <message>"
+            message = str(exc).removeprefix(f"Error executing tool {name}: ")
+            raise ToolError(f"{name}: {message}") from cause
+
+    async def read_resource(self, uri: Any, context: Any = None) -> Any:
+        contents = await super().read_resource(uri, context)
+        if str(uri).startswith(OUTPUTS_URI) and isinstance(contents, list):
+            # One template serves every output type; label each file by its own suffix.
+            return [dataclasses.replace(c, mime_type=mime_type(str(uri))) for c in contents]
+        return contents
+
+
+# ----------------------------------------------------------------------------------------------
+# Tools
+# ----------------------------------------------------------------------------------------------
+
+
+async def _client_roots(ctx: Context) -> list[Path]:
+    """The client's file:// roots, if it declares the roots capability (else none)."""
+    try:
+        capabilities = ctx.client_capabilities
+    except Exception:  # noqa: BLE001 - no session (a direct call)
+        return []
+    if capabilities is None or capabilities.roots is None:
+        return []
+    try:
+        with warnings.catch_warnings(), anyio.fail_after(ROOTS_TIMEOUT_S):
+            warnings.simplefilter("ignore")  # roots are deprecated in the newest protocol revision
+            listed = await ctx.session.list_roots()
+    except Exception as exc:  # noqa: BLE001 - the client may decline; use the configured roots
+        log.info("client roots unavailable: %s", exc)
+        return []
+    roots = []
+    for root in listed.roots:
+        parsed = urlparse(str(root.uri))
+        if parsed.scheme == "file":
+            roots.append(Path(unquote(parsed.path)))
+    return roots
+
+
+def _progress_bridge(ctx: Context) -> Any:
+    """A ``progress(done, total, message)`` callback for worker threads that forwards to the
+    client as MCP progress notifications, as percent (engines count in their own units, and
+    MCP progress must only increase), throttled; a failed send never breaks the work."""
+    sent = {"at": 0.0, "percent": 0.0}
+
+    def progress(done: float, total: float | None = None, message: str | None = None) -> None:
+        if total:
+            sent["percent"] = max(sent["percent"], min(99.0, 100.0 * float(done) / float(total)))
+        now = time.monotonic()
+        if now - sent["at"] < PROGRESS_INTERVAL_S:
+            return
+        sent["at"] = now
+        try:
+            anyio.from_thread.run(ctx.report_progress, sent["percent"], 100.0, message)
+        except Exception as exc:  # noqa: BLE001 - the client went away; the work goes on
+            log.debug("progress not delivered: %s", exc)
+
+    return progress
+
+
+def _make_tool(spec: ToolSpec, state: ServerState) -> Tool:
+    async def run(args: Any, ctx: Context) -> CallToolResult:
+        roots = [*state.base_roots, *await _client_roots(ctx)]
+        policy = PathPolicy(roots=roots, max_input_bytes=state.vmb.policy.max_input_bytes)
+        vmb = state.vmb.with_policy(policy)
+        progress = _progress_bridge(ctx)
+        started = time.perf_counter()
+        await ctx.report_progress(0.0, 100.0, f"{spec.name} started")
+        try:
+            result = await anyio.to_thread.run_sync(
+                spec.handler, vmb, args, progress, limiter=state.limiter_for(spec)
+            )
+        except VMBError as exc:
+            raise ToolError(str(exc)) from exc
+        except ValidationError as exc:  # e.g. a hand-edited MusicDescription that breaks a bound
+            raise ToolError(validation_message(spec.name, exc).removeprefix(f"{spec.name}: "))
+        except ImportError as exc:  # an engine stage that is not installed in this build
+            raise ToolError(f"this VMB build cannot run {spec.name}: {exc}") from exc
+        log.info("%s done in %.2f s", spec.name, time.perf_counter() - started)
+        await ctx.report_progress(100.0, 100.0, f"{spec.name} done")
+        return tool_result(result, state.settings)
+
+    return Tool(
+        fn=run,
+        name=spec.name,
+        title=spec.title,
+        description=spec.description,
+        parameters=spec.input_model.model_json_schema(by_alias=True),
+        fn_metadata=FuncMetadata(arg_model=spec.input_model, output_model=spec.output_model),
+        is_async=True,
+        context_kwarg="ctx",
+        annotations=ToolAnnotations(
+            title=spec.title,
+            read_only_hint=spec.read_only,
+            destructive_hint=False,
+            idempotent_hint=spec.idempotent,
+            open_world_hint=False,
+        ),
+    )
+
+
+# ----------------------------------------------------------------------------------------------
+# Resources and prompts
+# ----------------------------------------------------------------------------------------------
+
+
+def _register_resources(server: MCPServer, state: ServerState) -> None:
+    @server.resource(
+        OUTPUTS_URI + "{+name}",
+        name="output",
+        description="A file VMB generated (audio, MIDI, piano roll, video) under VMB_HOME/outputs.",
+    )
+    async def read_output(name: str) -> bytes:
+        outputs = state.settings.outputs_dir.resolve()
+        path = (outputs / name).resolve()
+        if not path.is_relative_to(outputs) or not path.is_file():
+            raise ResourceNotFoundError(f"no output named {name!r} in {outputs}.")
+        size = path.stat().st_size
+        if size > MAX_RESOURCE_BYTES:
+            raise ResourceError(
+                f"output {name!r} is {size / 1e6:.0f} MB; read it from disk at {path}."
+            )
+        return await anyio.Path(path).read_bytes()
+
+    @server.resource(
+        "vmb://tracks/{id}",
+        name="track",
+        description="A library track's metadata (JSON): tempo, key, instruments, caption, path.",
+        mime_type="application/json",
+    )
+    async def read_track(id: str) -> str:
+        try:
+            track = await anyio.to_thread.run_sync(state.vmb.get_track, id)
+        except VMBError as exc:
+            raise ResourceNotFoundError(str(exc)) from exc
+        return track.model_dump_json(indent=2)
+
+    @server.resource(
+        "vmb://library/stats",
+        name="library-stats",
+        description="How many tracks the music library holds, by format and collection.",
+        mime_type="application/json",
+    )
+    async def read_stats() -> str:
+        try:
+            stats = await anyio.to_thread.run_sync(state.vmb.library_stats)
+        except VMBError as exc:
+            raise ResourceError(str(exc)) from exc
+        return stats.model_dump_json(indent=2)
+
+
+def prompt_text(name: str) -> str:
+    """A prompt file shipped in ``vmb_agent.prompts`` (e.g. ``mcp_score_video.md``)."""
+    return resources.files("vmb_agent.prompts").joinpath(name).read_text(encoding="utf-8")
+
+
+def _register_prompts(server: MCPServer) -> None:
+    @server.prompt(name="score_this_video", title="Score this video")
+    def score_this_video(path: str, context: str = "") -> str:
+        """Write music for a video: describe it, refine with the user, pick references, generate."""
+        return prompt_text("mcp_score_video.md").format(path=path, context=context or "(none)")
+
+    @server.prompt(name="music_for_this_image", title="Music for this image")
+    def music_for_this_image(path: str, context: str = "") -> str:
+        """Compose a piece that fits an image, refining the description and references first."""
+        return prompt_text("mcp_music_for_image.md").format(path=path, context=context or "(none)")
+
+
+# ----------------------------------------------------------------------------------------------
+# The server
+# ----------------------------------------------------------------------------------------------
+
+
+def build_server(settings: Settings | None = None, *, log_level: str = "WARNING") -> VMBMCPServer:
+    """Create the MCP server with its tools, resources and prompts (nothing heavy loads yet)."""
+    settings = settings or get_settings()
+    state = ServerState.create(settings)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: MCPServer) -> AsyncIterator[ServerState]:
+        # The SDK object is shared by every session; its engines load on first use.
+        yield state
+
+    from vmb_agent import __version__
+
+    server = VMBMCPServer(
+        name="vmb",
+        title="VMB — Visuals Music Bridge",
+        version=__version__,
+        instructions=prompt_text("mcp_instructions.md"),
+        tools=[_make_tool(spec, state) for spec in TOOLS.values()],
+        lifespan=lifespan,
+        log_level=log_level.upper(),  # type: ignore[arg-type]
+    )
+    server.state = state  # type: ignore[attr-defined]
+    _register_resources(server, state)
+    _register_prompts(server)
+
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+
+    @server.custom_route("/health", methods=["GET"])
+    async def health(request: Request) -> JSONResponse:
+        return JSONResponse({"status": "ok", "server": "vmb", "version": __version__})
+
+    return server
+
+
+def run(
+    transport: str = "stdio",
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8765,
+    settings: Settings | None = None,
+    log_level: str = "WARNING",
+) -> None:
+    """Serve over ``stdio`` or streamable ``http``; raises ``VMBError`` on a bad configuration."""
+    settings = settings or get_settings()
+    logging.basicConfig(
+        level=log_level.upper(), stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
+    )
+    if transport == "stdio":
+        build_server(settings, log_level=log_level).run("stdio")
+        return
+    if transport != "http":
+        raise InputError(f"unknown transport {transport!r}; allowed: stdio, http.")
+    from vmb_agent.tools.http import serve_http
+
+    serve_http(build_server(settings, log_level=log_level), host=host, port=port, settings=settings)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of ``vmb-mcp`` / ``python -m vmb_agent.tools.server``."""
+    parser = argparse.ArgumentParser(prog="vmb-mcp", description="VMB MCP server.")
+    parser.add_argument("--transport", choices=["stdio", "http"], default="stdio")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--log-level", default=os.environ.get("VMB_LOG_LEVEL", "WARNING"))
+    ns = parser.parse_args(argv)
+    try:
+        run(ns.transport, host=ns.host, port=ns.port, log_level=ns.log_level)
+    except VMBError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(exc.exit_code) from None
+    except KeyboardInterrupt:
+        raise SystemExit(130) from None
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,35 @@
+"""``vmb serve``: run the MCP server over stdio (default) or streamable HTTP."""
+
+from __future__ import annotations
+
+import click
+
+
+@click.command("serve")
+@click.option(
+    "--transport",
+    type=click.Choice(["stdio", "http"]),
+    default="stdio",
+    show_default=True,
+    help="stdio for Claude Desktop / IDE agents; http (streamable HTTP at /mcp) for remote ones.",
+)
+@click.option("--host", default="127.0.0.1", show_default=True, help="HTTP bind address.")
+@click.option(
+    "--port", type=click.IntRange(1, 65535), default=8765, show_default=True, help="HTTP port."
+)
+@click.option(
+    "--log-level",
+    type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
+    default="WARNING",
+    show_default=True,
+    help="Log level (logs go to stderr; stdout is the protocol).",
+)
+def serve(transport: str, host: str, port: int, log_level: str) -> None:
+    """Run the MCP server (stdio or streamable HTTP).
+
+    Binding HTTP beyond loopback requires VMB_TOKEN; clients then send
+    "Authorization: Bearer $VMB_TOKEN". GET /health answers without a token.
+    """
+    from vmb_agent.tools.server import run
+
+    run(transport, host=host, port=port, log_level=log_level)
