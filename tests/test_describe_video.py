@@ -1,0 +1,127 @@
+"""Videos -> music: cuts, motion, pace and sections, on small generated clips."""
+
+from __future__ import annotations
+
+from itertools import pairwise
+from pathlib import Path
+
+import pytest
+from test_describe_helpers import cutting_video, panning_video
+
+from vmb_agent.describe import describe_source
+from vmb_agent.files import PathPolicy
+from vmb_agent.types import MusicDescription
+
+POLICY = PathPolicy()
+
+
+def describe(path: Path, context: str | None = None) -> MusicDescription:
+    return describe_source(path, context=context, kind="auto", backend="analysis", policy=POLICY)
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("clips")
+    return {
+        "still": panning_video(folder / "still.mp4", 0),
+        "slow": panning_video(folder / "slow.mp4", 1),
+        "fast": panning_video(folder / "fast.mp4", 6),
+        "cuts0": cutting_video(folder / "cuts0.mp4", 0),
+        "cuts2": cutting_video(folder / "cuts2.mp4", 2),
+        "cuts5": cutting_video(folder / "cuts5.mp4", 5),
+    }
+
+
+def test_more_motion_means_more_energy_and_tempo(clips: dict[str, Path]) -> None:
+    results = [describe(clips[name]) for name in ("still", "slow", "fast")]
+    motion = [r.features["motion"] for r in results]
+    energies = [r.attributes.energy for r in results]
+    tempos = [r.attributes.tempo_bpm for r in results]
+    assert motion[0] < motion[1] < motion[2], motion
+    assert energies[0] < energies[1] < energies[2], energies
+    assert tempos == sorted(tempos) and tempos[2] > tempos[0], tempos
+    assert all(r.cuts_s == [] for r in results)  # fast panning is not cutting
+
+
+def test_more_cuts_mean_faster_pace_more_energy(clips: dict[str, Path]) -> None:
+    results = [describe(clips[name]) for name in ("cuts0", "cuts2", "cuts5")]
+    assert [len(r.cuts_s) for r in results] == [0, 2, 5]
+    pace = [r.features["cuts_per_minute"] for r in results]
+    energies = [r.attributes.energy for r in results]
+    tempos = [r.attributes.tempo_bpm for r in results]
+    assert pace[0] < pace[1] < pace[2]
+    assert energies[0] < energies[1] < energies[2], energies
+    assert tempos == sorted(tempos) and tempos[2] > tempos[0], tempos
+
+
+def test_cuts_are_found_where_they_are(clips: dict[str, Path]) -> None:
+    result = describe(clips["cuts2"])
+    assert result.cuts_s == pytest.approx([2.0, 4.0], abs=0.1)
+    assert result.source.kind == "video"
+    assert result.source.duration_s == pytest.approx(6.0, abs=0.1)
+    assert result.attributes.duration_s == pytest.approx(6.0, abs=0.1)
+
+
+def test_sections_cover_the_video_and_start_at_major_cuts(clips: dict[str, Path]) -> None:
+    result = describe(clips["cuts2"])
+    sections = result.sections
+    assert len(sections) == 3
+    assert sections[0].start_s == 0.0
+    assert sections[-1].end_s == pytest.approx(result.source.duration_s, abs=0.01)
+    for before, after in pairwise(sections):
+        assert before.end_s == after.start_s
+    assert [s.start_s for s in sections[1:]] == pytest.approx(result.cuts_s)
+    # Five cuts a second apart are too close for sections of >= 2 s: sections merge them.
+    many = describe(clips["cuts5"])
+    assert 1 < len(many.sections) < 6
+    assert all(s.end_s - s.start_s >= 1.9 for s in many.sections)
+    assert {s.start_s for s in many.sections[1:]} <= set(many.cuts_s)
+
+
+def test_video_description_is_complete_and_deterministic(clips: dict[str, Path]) -> None:
+    first = describe(clips["cuts2"], context="night drive through the city")
+    again = describe(clips["cuts2"], context="night drive through the city")
+    assert first.model_dump() == again.model_dump()
+    assert 40 <= len(first.text.split()) <= 150
+    assert {"sections", "energy", "tempo_bpm", "key", "instruments"} <= {
+        e.attribute for e in first.evidence
+    }
+    assert first.features["frames_analysed"] > 0
+
+
+def test_bundled_example_video() -> None:
+    from conftest import EXAMPLES
+
+    path = EXAMPLES / "city.mp4"
+    assert path.stat().st_size < 1_500_000
+    result = describe(path)
+    assert (result.source.width, result.source.height) == (640, 360)
+    assert 8.0 <= result.source.duration_s <= 10.0
+    assert result.cuts_s == pytest.approx([3.5, 6.5], abs=0.1)
+    assert [s.start_s for s in result.sections] == pytest.approx([0.0, 3.5, 6.5], abs=0.1)
+    # The busy street (middle shot) moves most; the sunset (last) least.
+    energies = [s.energy for s in result.sections]
+    assert energies[1] == max(energies) and energies[2] == min(energies)
+
+
+@pytest.mark.parametrize(
+    ("suffix", "codec"),
+    [(".mov", "libx264"), (".mkv", "libx264"), (".webm", "libvpx-vp9"), (".avi", "mpeg4")],
+)
+def test_every_supported_container(tmp_path: Path, suffix: str, codec: str) -> None:
+    path = cutting_video(tmp_path / f"clip{suffix}", 1, seconds=3.0, codec=codec)
+    result = describe(path)
+    assert result.source.kind == "video"
+    assert result.cuts_s == pytest.approx([1.5], abs=0.1)
+    assert result.source.duration_s == pytest.approx(3.0, abs=0.15)
+
+
+def test_a_flash_is_not_a_cut(tmp_path: Path) -> None:
+    import numpy as np
+    from test_describe_helpers import scene, write_video
+
+    still = scene(3)[:, :192]
+    white = np.full_like(still, 250)
+    frames = [white if i == 18 else still for i in range(36)]
+    result = describe(write_video(tmp_path / "flash.mp4", frames))
+    assert result.cuts_s == []
