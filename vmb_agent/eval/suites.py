@@ -1,0 +1,228 @@
+"""The five suites of ``vmb eval``. Thresholds in the checks are the issue targets."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from vmb_agent.eval import EvalContext
+from vmb_agent.eval.report import Check, SuiteResult, new_figure, save_figure
+
+# --------------------------------------------------------------------------------------------
+# controls
+# --------------------------------------------------------------------------------------------
+
+
+def _style_table() -> tuple[list[str], dict[str, list[str]]]:
+    """Style names and, per style, an instrument set to request (from the composer's data)."""
+    from vmb_agent.generation import style_catalog
+
+    catalog = style_catalog()
+    return sorted(catalog), {name: list(insts)[:3] for name, insts in catalog.items()}
+
+
+def controls_suite(ctx: EvalContext) -> SuiteResult:
+    from vmb_agent.eval.controls import (
+        build_grid,
+        evaluate_controls,
+        evaluate_cut_alignment,
+        evaluate_determinism,
+    )
+
+    styles, instruments = _style_table()
+    cases = build_grid(styles, quick=ctx.quick, seed=ctx.seed, style_instruments=instruments)
+    out = ctx.work_dir / "controls"
+    m = evaluate_controls(ctx.vmb, cases, out)
+    m["determinism"] = evaluate_determinism(ctx.vmb, cases[:: max(len(cases) // 5, 1)][:5], out)
+    m.update(evaluate_cut_alignment(ctx.vmb, out, seed=ctx.seed, n=2 if ctx.quick else 6))
+    result = SuiteResult("controls")
+    result.checks = [
+        Check("tempo within ±2 % (share)", m["tempo_within_2pct"], 0.95, ">="),
+        Check("key+mode exact (share)", m["key_mode_accuracy"], 0.90, ">="),
+        Check("duration error max (ms)", m["duration_error_ms_max"], 10.0, "<="),
+        Check("requested instruments present (share)", m["instrument_adherence"], 1.0, ">="),
+        Check("byte-identical MIDI for same seed (share)", m["determinism"], 1.0, ">="),
+        Check("cut alignment median error (ms)", m["cut_error_ms_median"], 60.0, "<="),
+    ]
+    result.plots.append(_tempo_histogram(m["tempo_errors_pct"], ctx))
+    result.plots.append(_key_confusion(m["key_pairs"], ctx))
+    result.metrics = {k: v for k, v in m.items() if k not in ("tempo_errors_pct", "key_pairs")}
+    return result
+
+
+def _tempo_histogram(errors_pct: list[float], ctx: EvalContext) -> str:
+    fig, ax = new_figure()
+    ax.hist(np.clip(errors_pct, 0, 10), bins=40, color="#3b6ea8")
+    ax.axvline(2.0, color="#c0392b", linestyle="--", label="±2 % target")
+    ax.set_xlabel("tempo error (%), clipped at 10")
+    ax.set_ylabel("requests")
+    ax.set_title("Measured vs requested tempo")
+    ax.legend()
+    return save_figure(fig, ctx.out_dir / "tempo_error_hist.png")
+
+
+def _key_confusion(pairs: list[tuple[str, str | None]], ctx: EvalContext) -> str:
+    from vmb_agent.theory import MAJOR_NAMES, MINOR_NAMES
+
+    labels = [f"{n} major" for n in MAJOR_NAMES] + [f"{n} minor" for n in MINOR_NAMES]
+    index = {k: i for i, k in enumerate(labels)}
+    matrix = np.zeros((24, 24))
+    for wanted, got in pairs:
+        if got in index:
+            matrix[index[wanted], index[got]] += 1
+    fig, ax = new_figure(7, 6.5)
+    ax.imshow(matrix, cmap="Blues")
+    short = [lbl.replace(" major", "").replace(" minor", "m") for lbl in labels]
+    ax.set_xticks(range(24), short, rotation=90, fontsize=7)
+    ax.set_yticks(range(24), short, fontsize=7)
+    ax.set_xlabel("measured key")
+    ax.set_ylabel("requested key")
+    ax.set_title("Key confusion (requested vs measured)")
+    return save_figure(fig, ctx.out_dir / "key_confusion.png")
+
+
+# --------------------------------------------------------------------------------------------
+# retrieval
+# --------------------------------------------------------------------------------------------
+
+
+def _ensure_library(ctx: EvalContext, size: int) -> None:
+    if ctx.vmb.library_stats().tracks < size:
+        ctx.log(f"building the bundled library ({size} pieces) ...")
+        ctx.vmb.build_library(size)
+
+
+def retrieval_suite(ctx: EvalContext) -> SuiteResult:
+    from vmb_agent.eval.retrieval import evaluate_retrieval
+
+    _ensure_library(ctx, 60 if ctx.quick else 500)
+    m = evaluate_retrieval(ctx.vmb)
+    result = SuiteResult("retrieval")
+    result.checks = [
+        Check("targeted filter adherence", m["filter_adherence"], 1.0, ">="),
+        Check("dual nDCG@10", m["per_mode"]["dual"]["ndcg@10"], m["per_mode"]["broad"]["ndcg@10"] * 0.9, ">="),
+    ]
+    fig, ax = new_figure()
+    for mode, values in m["per_mode"].items():
+        ks = sorted(int(name.split("@")[1]) for name in values if name.startswith("recall@"))
+        ax.plot(ks, [values[f"recall@{k}"] for k in ks], marker="o", label=mode)
+    ax.set_xlabel("k")
+    ax.set_ylabel("recall@k")
+    ax.set_title(f"Recall@k over {m['queries']} labelled queries ({m['tracks']} tracks)")
+    ax.legend()
+    result.plots.append(save_figure(fig, ctx.out_dir / "recall_at_k.png"))
+    flat = {f"{mode}_{name}": v for mode, vals in m["per_mode"].items() for name, v in vals.items()}
+    result.metrics = {
+        "queries": m["queries"],
+        "tracks": m["tracks"],
+        "filter_adherence": m["filter_adherence"],
+        **flat,
+        "per_query": m["rows"],
+    }
+    return result
+
+
+# --------------------------------------------------------------------------------------------
+# music (Yang & Lerch overlapping area)
+# --------------------------------------------------------------------------------------------
+
+#: generator style -> words that pick its corpus counterpart from track collections/composers
+COUNTERPARTS = {
+    "folk": ("essen", "folk", "o'neill", "ryan"),
+    "classical": ("bach", "chorale", "mozart", "beethoven", "haydn"),
+    "piano": ("bach", "chorale", "mozart", "beethoven", "haydn"),
+}
+
+
+def music_suite(ctx: EvalContext) -> SuiteResult:
+    from vmb_agent.eval.music import compare_sets, piece_features, random_in_key_baseline
+    from vmb_agent.theory import parse_key
+    from vmb_agent.types import GenerationOverrides
+
+    _ensure_library(ctx, 60 if ctx.quick else 500)
+    tracks = [t for t in ctx.vmb.list_tracks(limit=100000) if t.format == "midi"]
+    styles, _ = _style_table()
+    n_pieces = 4 if ctx.quick else 10
+    result = SuiteResult("music")
+    rows = []
+    for style in styles:
+        words = next((w for s, w in COUNTERPARTS.items() if s in style), None)
+        if words is None:
+            continue
+        hay = lambda t: " ".join(filter(None, [t.collection, t.composer, t.title])).lower()  # noqa: E731
+        reference = [t for t in tracks if any(w in hay(t) for w in words)][: 4 * n_pieces]
+        if len(reference) < 4:
+            result.notes.append(f"{style}: fewer than 4 corpus counterparts; skipped")
+            continue
+        generated, baseline = [], []
+        for i in range(n_pieces):
+            key = ("C major", "A minor", "G major", "D minor", "F major")[i % 5]
+            res = ctx.vmb.generate(
+                None,
+                overrides=GenerationOverrides(style=style, key=key, duration_s=30.0),
+                seed=ctx.seed + i,
+                out_dir=ctx.work_dir / "music",
+            )
+            generated.append(piece_features(res.midi_path))
+            import pretty_midi
+
+            k = parse_key(key)
+            baseline.append(
+                piece_features(
+                    random_in_key_baseline(
+                        pretty_midi.PrettyMIDI(res.midi_path), ctx.seed + i,
+                        key_tonic=k.tonic, minor=k.mode == "minor",
+                    )
+                )
+            )
+        ref_features = [piece_features(t.path) for t in reference]
+        half = len(ref_features) // 2
+        ours = compare_sets(style, generated, "corpus", ref_features)
+        naive = compare_sets(f"{style} baseline", baseline, "corpus", ref_features)
+        ceiling = compare_sets("corpus (held-out half)", ref_features[:half], "corpus", ref_features[half:])
+        for comp in (ours, naive, ceiling):
+            rows.append(
+                {
+                    "set": comp.name,
+                    "mean_OA": round(comp.mean_overlap_area, 3),
+                    **{f.feature: round(f.overlap_area, 3) for f in comp.features},
+                    "scale_consistency": round(comp.scale_consistency, 3),
+                    "repetition": round(comp.repetition, 3),
+                }
+            )
+        result.checks.append(Check(f"{style}: scale consistency", ours.scale_consistency, 0.95, ">="))
+        result.checks.append(Check(f"{style}: repetition (motifs return)", ours.repetition, 0.2, ">="))
+        result.checks.append(
+            Check(f"{style}: mean OA above random-in-key baseline", ours.mean_overlap_area - naive.mean_overlap_area, 0.0, ">=")
+        )
+    result.metrics = {"sets": rows}
+    if rows:
+        result.plots.append(_oa_bars(rows, ctx))
+    return result
+
+
+def _oa_bars(rows: list[dict], ctx: EvalContext) -> str:
+    fig, ax = new_figure(7, 3.8)
+    names = [r["set"] for r in rows]
+    ax.barh(range(len(rows)), [r["mean_OA"] for r in rows], color="#5a9e6f")
+    ax.set_yticks(range(len(rows)), names, fontsize=8)
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("mean overlapping area with the corpus (1 = indistinguishable)")
+    ax.set_title("Yang & Lerch OA: generated vs random-in-key vs held-out corpus")
+    return save_figure(fig, ctx.out_dir / "overlap_area.png")
+
+
+# --------------------------------------------------------------------------------------------
+# describe and speed: filled in below
+# --------------------------------------------------------------------------------------------
+
+
+def describe_suite(ctx: EvalContext) -> SuiteResult:
+    from vmb_agent.eval.describe_sweeps import evaluate_describe
+
+    return evaluate_describe(ctx)
+
+
+def speed_suite(ctx: EvalContext) -> SuiteResult:
+    from vmb_agent.eval.speed import evaluate_speed
+
+    return evaluate_speed(ctx)
