@@ -217,6 +217,9 @@ class Conditions(_Model):
     loop: bool = False
     sections: list[Section] = Field(default_factory=list)
     cuts_s: list[float] = Field(default_factory=list)
+    pickup_s: float = Field(
+        0.0, ge=0, le=2, description="time before the first downbeat (video sync phase)"
+    )
     chords: list[str] = Field(default_factory=list, description="progression from references")
     reference_ids: list[str] = Field(default_factory=list)
     origins: dict[str, ConditionOrigin] = Field(default_factory=dict)

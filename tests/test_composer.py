@@ -1,0 +1,199 @@
+"""The symbolic composer on its own: styles, form, harmony, determinism, musical sanity."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from vmb_agent.generation.checks import (
+    melody_chord_or_scale_share,
+    repeated_material,
+    section_cadences,
+)
+from vmb_agent.generation.composer import arrange, compose
+from vmb_agent.generation.form import Grid, cut_alignment, plan_sections, sync_tempo
+from vmb_agent.generation.harmony import (
+    Chord,
+    estimate_key,
+    match_chord,
+    parse_chord_name,
+    progression,
+    roman_to_chord,
+    voice_chord,
+)
+from vmb_agent.generation.styles import STYLES, normalize_style
+from vmb_agent.rendering.outputs import midi_bytes
+from vmb_agent.theory import Key, gm_program_to_instrument, parse_key
+from vmb_agent.types import Conditions, Section
+
+
+def conditions(style: str = "pop", **kw: object) -> Conditions:
+    band = list(dict.fromkeys(p.instrument for p in STYLES[style].parts))
+    values: dict = {"style": style, "tempo_bpm": 110, "key": "A minor", "instruments": band,
+                        "duration_s": 20.0, "energy": 0.6, "valence": 0.5}  # fmt: skip
+    values.update(kw)
+    return Conditions(**values)
+
+
+def test_roman_numerals_spell_chords_in_the_key() -> None:
+    a_minor = parse_key("A minor")
+    assert roman_to_chord("V", a_minor) == Chord(4, "maj")  # harmonic-minor dominant: E major
+    assert roman_to_chord("iv", a_minor).name == "Dm"
+    assert roman_to_chord("bVII", parse_key("C major")).name == "Bb"
+    assert roman_to_chord("iiø7", a_minor).pitch_classes == [11, 2, 5, 9]
+    assert [c.name for c in progression("I V vi IV", parse_key("G major"))] == ["G", "D", "Em", "C"]
+    assert parse_chord_name("F#m7") == Chord(6, "m7")
+
+
+def test_chord_and_key_recognition_from_profiles() -> None:
+    profile = [0.0] * 12
+    for pc in (9, 0, 4):  # A C E
+        profile[pc] = 1.0
+    assert match_chord(profile) == Chord(9, "min")
+    c_major_scale = [1, 0, 1, 0, 1, 1, 0, 1, 0, 1, 0, 1]
+    c_major_scale[0] = 3  # tonic weight
+    assert estimate_key(c_major_scale)[0] == Key(0, "major")
+
+
+def test_voice_leading_moves_little_and_stays_in_range() -> None:
+    key = parse_key("C major")
+    previous = None
+    moves = []
+    for chord in progression("I vi IV V I", key):
+        voicing = voice_chord(chord, 52, 76, previous, 4)
+        assert all(52 <= p <= 76 for p in voicing)
+        assert {p % 12 for p in voicing} == set(chord.pitch_classes)
+        if previous:
+            moves.append(sum(abs(a - b) for a, b in zip(sorted(voicing), sorted(previous))))
+        previous = voicing
+    assert max(moves) <= 10  # common tones held, others move by step
+
+
+def test_style_aliases_and_unknown_style() -> None:
+    assert normalize_style("Lo-Fi Hip Hop") == "lofi"
+    assert normalize_style("EDM") == "electronic"
+    assert normalize_style("solo piano") == "piano"
+    from vmb_agent.errors import UnknownNameError
+
+    with pytest.raises(UnknownNameError, match="Did you mean 'jazz'"):
+        normalize_style("jaz")
+
+
+def test_default_form_has_intro_themes_climax_outro_and_covers_every_bar() -> None:
+    plan = plan_sections(40, 0.6, [], 2.0)
+    roles = [s.role for s in plan]
+    assert roles[0] == "intro" and roles[-1] == "outro" and "climax" in roles
+    assert roles.count("theme") >= 2  # the theme returns
+    assert sum(s.n_bars for s in plan) == 40
+    assert all(a.end_bar == b.start_bar for a, b in itertools.pairwise(plan))
+    climax = next(s for s in plan if s.role == "climax")
+    assert climax.energy > plan[0].energy
+
+
+def test_described_sections_become_bar_aligned_sections() -> None:
+    sections = [Section(start_s=0, end_s=8, label="intro", energy=0.2),
+                Section(start_s=8, end_s=20, label="build", energy=0.6),
+                Section(start_s=20, end_s=30, label="climax", energy=0.9)]  # fmt: skip
+    plan = plan_sections(15, 0.5, sections, bar_s=2.0)
+    assert [(s.role, s.start_bar, s.n_bars) for s in plan] == [
+        ("intro", 0, 4), ("contrast", 4, 6), ("climax", 10, 5)]  # fmt: skip
+    assert [s.energy for s in plan] == [0.2, 0.6, 0.9]
+
+
+@pytest.mark.parametrize("style", sorted(STYLES))
+def test_every_style_composes_a_sane_piece(style: str) -> None:
+    c = conditions(style, duration_s=24.0)
+    piece = compose(c, seed=7)
+    pm = piece.midi
+    present = {gm_program_to_instrument(i.program, i.is_drum) for i in pm.instruments if i.notes}
+    assert set(c.instruments) <= present
+    end = max(n.end for i in pm.instruments for n in i.notes)
+    assert end <= 24.0 + 1e-6
+    assert melody_chord_or_scale_share(piece) >= 0.95
+    ok, total = section_cadences(piece)
+    assert ok == total > 0
+    # the piece ends on the tonic chord
+    assert piece.chords[-1].cadence == "final"
+    assert piece.chords[-1].chord.root == parse_key("A minor").tonic
+    drums = [i for i in pm.instruments if i.is_drum]
+    assert bool(drums) == any(p.role == "drums" for p in STYLES[style].parts)
+
+
+def test_same_seed_same_midi_bytes_and_other_seed_differs() -> None:
+    c = conditions("jazz", duration_s=15.0)
+    assert midi_bytes(compose(c, seed=3).midi) == midi_bytes(compose(c, seed=3).midi)
+    assert midi_bytes(compose(c, seed=3).midi) != midi_bytes(compose(c, seed=4).midi)
+
+
+def test_themes_return_literally_and_melody_is_in_key() -> None:
+    piece = compose(conditions("pop", duration_s=90.0, tempo_bpm=120), seed=11)
+    assert [s.role for s in piece.sections].count("theme") >= 2
+    assert repeated_material(piece) >= 0.5
+    assert melody_chord_or_scale_share(piece) >= 0.95
+
+
+@pytest.mark.parametrize("duration", [5.0, 7.3, 61.25])
+def test_midi_ends_exactly_at_the_duration(duration: float) -> None:
+    pm = compose(conditions("folk", duration_s=duration), seed=1).midi
+    assert abs(pm.get_end_time() - duration) < 1e-3
+
+
+def test_loop_has_no_final_chord_and_ends_on_the_dominant() -> None:
+    piece = compose(conditions("electronic", duration_s=16.0, tempo_bpm=120, loop=True), seed=2)
+    assert all(slot.cadence != "final" for slot in piece.chords)
+    assert piece.chords[-1].chord.root == (parse_key("A minor").tonic + 7) % 12
+
+
+def test_requested_instruments_get_roles_and_a_solo_piano_accompanies_itself() -> None:
+    parts = arrange(STYLES["pop"], ["piano"])
+    roles = {p.role for p in parts}
+    assert roles >= {"melody", "bass"} and roles & {"chords", "arp"}
+    assert {p.instrument for p in parts} == {"piano"}
+    parts = arrange(STYLES["jazz"], ["flute", "cello", "drums", "piano"])
+    roles = {p.instrument: p.role for p in parts}
+    assert roles["drums"] == "drums" and roles["cello"] == "bass" and roles["flute"] == "melody"
+
+
+def test_three_four_time_keeps_bars_of_three_beats() -> None:
+    piece = compose(
+        conditions("folk", time_signature="3/4", duration_s=18.0, tempo_bpm=120), seed=5
+    )
+    assert piece.beats_per_bar == 3
+    assert piece.midi.time_signature_changes[0].numerator == 3
+    assert all(
+        abs((s.start_bar * 3) - s.start_bar * piece.beats_per_bar) < 1e-9 for s in piece.sections
+    )
+
+
+def test_sync_tempo_puts_cuts_on_beats() -> None:
+    cuts = [2.4, 4.8, 9.6]  # on beats at 100 BPM (0.6 s), requested 104
+    tempo, pickup = sync_tempo(104.0, cuts, 4)
+    assert 95.0 <= tempo <= 112.5
+    report = cut_alignment(tempo, cuts, 4, pickup)
+    assert max(abs(a.error_ms) for a in report) < 15
+    assert report[0].on_downbeat  # 2.4 s = bar 2 at 100 BPM
+
+
+def test_sync_uses_a_pickup_when_the_tempo_alone_cannot_align() -> None:
+    cuts = [2.32, 5.44]  # no tempo in 98-116 BPM puts both on beats from t = 0
+    tempo, pickup = sync_tempo(107.0, cuts, 4)
+    assert 0 < pickup < 60 / tempo
+    assert max(abs(a.error_ms) for a in cut_alignment(tempo, cuts, 4, pickup)) < 5
+    fixed, pickup_only = sync_tempo(107.0, cuts, 4, tolerance=0.0)  # explicit tempo: phase only
+    assert fixed == 107.0 and 0 <= pickup_only < 60 / 107
+
+
+def test_pickup_shifts_the_whole_piece() -> None:
+    plain = compose(conditions("pop", duration_s=10.0, tempo_bpm=120), seed=1).midi
+    shifted = compose(conditions("pop", duration_s=10.0, tempo_bpm=120, pickup_s=0.25), seed=1).midi
+    first = min(n.start for i in plain.instruments for n in i.notes)
+    first_shifted = min(n.start for i in shifted.instruments for n in i.notes)
+    assert first_shifted >= first + 0.2
+    assert max(n.end for i in shifted.instruments for n in i.notes) <= 10.0
+
+
+def test_grid_exact_bars_and_final_chord() -> None:
+    grid = Grid(120.0, 4, 30.0, loop=False)
+    assert grid.n_body_bars == 14 and grid.final_beat == 56
+    assert Grid(120.0, 4, 30.0, loop=True).n_body_bars == 15

@@ -1,0 +1,370 @@
+"""End-to-end generation: conditions with provenance, references, outputs, video, errors, CLI."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from vmb_agent.errors import InputError, OutOfRangeError, UnknownNameError, VMBError
+from vmb_agent.generation import generate_music, resolve_conditions
+from vmb_agent.generation.composer import compose
+from vmb_agent.generation.references import analyze_reference, blend
+from vmb_agent.rendering.outputs import write_wav
+from vmb_agent.settings import get_settings
+from vmb_agent.theory import gm_program_to_instrument
+from vmb_agent.types import (
+    Conditions,
+    GenerationOverrides,
+    MusicAttributes,
+    MusicDescription,
+    Section,
+    SourceInfo,
+    TrackInfo,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def description(**attrs: object) -> MusicDescription:
+    return MusicDescription(
+        text="A calm nostalgic piano piece for a rainy evening, soft and slow.",
+        attributes=MusicAttributes(**attrs),
+        source=SourceInfo(kind="text"),
+    )
+
+
+def run(tmp_path: Path, desc: MusicDescription | None = None, refs: list[TrackInfo] | None = None,
+        video: Path | None = None, stems: bool = False, seed: int = 1, **overrides: object):  # fmt: skip
+    return generate_music(
+        desc, refs or [], GenerationOverrides(**overrides), seed=seed, out_dir=tmp_path,
+        stems=stems, video_path=video, settings=get_settings(),
+    )  # fmt: skip
+
+
+def midi_reference(tmp_path: Path, **kw: object) -> TrackInfo:
+    values: dict = {"style": "jazz", "tempo_bpm": 132, "key": "D minor", "instruments": ["piano", "acoustic bass"],
+                        "duration_s": 16.0, "energy": 0.7, "valence": 0.4}  # fmt: skip
+    values.update(kw)
+    piece = compose(Conditions(**values), seed=5)
+    path = tmp_path / "reference.mid"
+    piece.midi.write(str(path))
+    return TrackInfo(id="ref-midi", title="ref", path=str(path), format="midi", genres=["jazz"])
+
+
+# -- conditions ------------------------------------------------------------------------------
+
+
+def test_precedence_override_then_description_then_reference_then_default(tmp_path: Path) -> None:
+    ref = midi_reference(tmp_path)
+    desc = description(genres=["cinematic"], tempo_bpm=90, energy=0.4)
+    c = resolve_conditions(desc, [ref], GenerationOverrides(key="E major", duration_s=12))
+    assert (c.key, c.origins["key"]) == ("E major", "override")
+    assert (c.tempo_bpm, c.origins["tempo_bpm"]) == (90, "description")
+    assert (c.style, c.origins["style"]) == ("cinematic", "description")
+    assert (c.duration_s, c.origins["duration_s"]) == (12, "override")
+    assert c.reference_ids == ["ref-midi"]
+    only_ref = resolve_conditions(None, [ref], GenerationOverrides())
+    assert only_ref.origins["tempo_bpm"] == "reference" and abs(only_ref.tempo_bpm - 132) < 1.5
+    assert only_ref.key == "D minor" and only_ref.origins["key"] == "reference"
+    assert only_ref.style == "jazz" and only_ref.origins["style"] == "reference"
+    assert only_ref.chords and only_ref.origins["chords"] == "reference"
+    bare = resolve_conditions(None, None, GenerationOverrides(), seed=3)
+    assert all(bare.origins[f] == "default" for f in ("style", "tempo_bpm", "key", "duration_s"))
+
+
+def test_style_from_moods_and_instruments_merge_into_the_band() -> None:
+    c = resolve_conditions(description(genres=["lo-fi"], moods=["chill"], instruments=["cello"]),
+                           None, GenerationOverrides())  # fmt: skip
+    assert c.style == "lofi" and "cello" in c.instruments and "drums" in c.instruments
+    exact = resolve_conditions(
+        None, None, GenerationOverrides(style="rock", instruments=["Grand Piano", "sax"])
+    )
+    assert (
+        exact.instruments == ["piano", "saxophone"] and exact.origins["instruments"] == "override"
+    )
+
+
+@pytest.mark.parametrize(
+    ("overrides", "error", "pattern"),
+    [
+        ({"style": "jaz"}, UnknownNameError, "Did you mean 'jazz'"),
+        ({"instruments": ["ukelele"]}, UnknownNameError, "Did you mean 'ukulele'"),
+        ({"key": "H minor"}, InputError, "cannot parse key 'H minor'"),
+        ({"time_signature": "7/8"}, UnknownNameError, "Allowed: 2/4, 3/4, 4/4"),
+        ({"instruments": []}, OutOfRangeError, "at least one instrument"),
+    ],
+)
+def test_bad_overrides_are_one_line_errors(
+    tmp_path: Path, overrides: dict, error: type, pattern: str
+) -> None:
+    with pytest.raises(error, match=pattern) as info:
+        run(tmp_path, **overrides)
+    assert "\n" not in str(info.value)
+    assert list(tmp_path.iterdir()) == []  # nothing half-written
+
+
+def test_out_of_range_values_never_reach_the_composer(tmp_path: Path) -> None:
+    from vmb_agent.generation.conditions import check_overrides
+
+    too_fast = GenerationOverrides.model_construct(tempo_bpm=500.0)
+    with pytest.raises(OutOfRangeError, match="30 to 300"):
+        check_overrides(too_fast)
+    with pytest.raises(OutOfRangeError, match="600"):
+        check_overrides(GenerationOverrides.model_construct(duration_s=0.0))
+
+
+# -- references ------------------------------------------------------------------------------
+
+
+def test_midi_reference_gives_tempo_key_chords_groove_motif(tmp_path: Path) -> None:
+    features = analyze_reference(midi_reference(tmp_path))
+    assert features.tempo_bpm == pytest.approx(132, abs=0.5)
+    assert features.key is not None and features.key.name == "D minor"
+    assert features.time_signature == "4/4"
+    assert len(features.chords) >= 4
+    assert features.swing is not None and features.swing > 0.55  # jazz swings
+    assert features.motif is not None and all(len(c) >= 3 for c in features.motif.cells)
+    assert "piano" in features.instruments
+
+
+def test_audio_reference_gives_chords_and_energy_curve(tmp_path: Path) -> None:
+    from vmb_agent.rendering.synth import render_midi
+
+    piece = compose(Conditions(style="pop", tempo_bpm=120, key="G major", instruments=["piano", "bass"],
+                               duration_s=16.0, energy=0.6, valence=0.7), seed=2)  # fmt: skip
+    wav = tmp_path / "ref.wav"
+    write_wav(wav, render_midi(piece.midi, n_samples=16 * 44100) * 0.5, 44100, 16)
+    track = TrackInfo(id="ref-audio", title="ref", path=str(wav), format="audio", tempo_bpm=120,
+                      key="G major", energy=0.6)  # fmt: skip
+    features = analyze_reference(track)
+    assert features.key is not None and features.key.name == "G major"
+    assert len(features.chords) >= 4
+    diatonic = {0, 2, 4, 5, 7, 9, 11}
+    assert sum((c.root - 7) % 12 in diatonic for c in features.chords) >= len(features.chords) - 1
+    assert len(features.energy_curve) == 8 and max(features.energy_curve) == 1.0
+
+
+def test_blending_weights_and_octave_folding(tmp_path: Path) -> None:
+    a = analyze_reference(midi_reference(tmp_path))
+    b = analyze_reference(midi_reference(tmp_path, tempo_bpm=66, key="F major", style="folk"))
+    blended = blend([a, b], weights=[3.0, 1.0])
+    assert blended is not None
+    assert blended.key is not None and blended.key.name == "D minor"  # heavier vote wins
+    assert 125 < blended.tempo_bpm < 133  # 66 BPM folds to 132 before averaging
+    with pytest.raises(InputError, match="weights"):
+        blend([a, b], weights=[1.0])
+
+
+def test_unreadable_reference_is_an_input_error(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.mid"
+    bad.write_bytes(b"MThd\x00\x00\x00\x06junk")
+    out = tmp_path / "out"
+    with pytest.raises(InputError, match="reference 'bad'"):
+        run(out, refs=[TrackInfo(id="bad", title="bad", path=str(bad), format="midi")])
+    assert not out.exists() or list(out.iterdir()) == []
+
+
+# -- the full path ---------------------------------------------------------------------------
+
+
+def test_generate_writes_exact_mastered_outputs(tmp_path: Path) -> None:
+    import pretty_midi
+    import soundfile
+
+    result = run(tmp_path, stems=True, style="pop", tempo_bpm=120, key="C major", duration_s=7.5,
+                 instruments=["piano", "bass", "drums", "flute"])  # fmt: skip
+    info = soundfile.info(result.audio_path)
+    assert (info.samplerate, info.channels, info.frames) == (44100, 2, int(7.5 * 44100))
+    assert result.duration_s == pytest.approx(7.5, abs=0.01)
+    m = result.measured
+    assert m.loudness_lufs == pytest.approx(-14.0, abs=1.0) and m.true_peak_dbtp <= -1.0
+    assert m.tempo_bpm == pytest.approx(120, rel=0.02)
+    assert m.key == "C major"
+    pm = pretty_midi.PrettyMIDI(result.midi_path)
+    present = {gm_program_to_instrument(i.program, i.is_drum) for i in pm.instruments if i.notes}
+    assert present == {"piano", "bass", "drums", "flute"}
+    assert len(result.stems) == 4 and all(Path(s).is_file() for s in result.stems)
+    assert Path(result.piano_roll_path).is_file()
+    assert {"compose", "render", "master", "measure", "write", "total"} <= set(result.timings)
+    assert not [p for p in tmp_path.iterdir() if ".part" in p.name]
+
+
+def test_same_seed_same_midi_bytes_through_the_pipeline(tmp_path: Path) -> None:
+    a = run(tmp_path, seed=42, style="chiptune", duration_s=5)
+    b = run(tmp_path, seed=42, style="chiptune", duration_s=5)
+    assert a.midi_path != b.midi_path  # unique names
+    assert Path(a.midi_path).read_bytes() == Path(b.midi_path).read_bytes()
+    import soundfile
+
+    assert np.array_equal(soundfile.read(a.audio_path)[0], soundfile.read(b.audio_path)[0])
+
+
+def test_loop_is_exact_and_seamless(tmp_path: Path) -> None:
+    import soundfile
+
+    result = run(tmp_path, style="electronic", tempo_bpm=124, duration_s=8, loop=True)
+    audio, _ = soundfile.read(result.audio_path)
+    assert audio.shape[0] == 8 * 44100
+    beats = 8 * result.requested.tempo_bpm / 60
+    assert abs(beats - round(beats)) < 1e-6  # a whole number of beats
+    # no fade-out: the end is as loud as the start (it runs straight back into it)
+    tail = np.sqrt(np.mean(audio[-4410:] ** 2))
+    assert tail > 0.1 * np.sqrt(np.mean(audio**2))
+
+
+def test_description_sections_and_cuts_drive_form_and_tempo(tmp_path: Path) -> None:
+    desc = description(genres=["cinematic"], tempo_bpm=100, energy=0.6)
+    desc = desc.model_copy(update={
+        "sections": [Section(start_s=0, end_s=4.8, label="intro", energy=0.3),
+                     Section(start_s=4.8, end_s=12, label="climax", energy=0.9)],
+        "cuts_s": [2.3077, 4.6154, 9.2308],  # downbeats at 104 BPM; 100 BPM is asked
+        "source": SourceInfo(kind="video", duration_s=12.0),
+    })  # fmt: skip
+    result = run(tmp_path, desc)
+    c = result.requested
+    assert c.origins["duration_s"] == "description" and c.duration_s == 12.0
+    assert c.origins["sections"] == "description" and c.origins["cuts_s"] == "video"
+    assert c.tempo_bpm == pytest.approx(104, abs=0.2) and c.origins["tempo_bpm"] == "video"
+    assert len(result.cut_alignment) == 3
+    assert max(abs(a.error_ms) for a in result.cut_alignment) < 5
+    assert all(a.on_downbeat for a in result.cut_alignment)
+
+
+def test_video_is_scored_with_the_stream_copied(tmp_path: Path) -> None:
+    import av
+
+    from tests.test_rendering import make_video
+
+    video = make_video(tmp_path / "clip.mp4", 3.0)
+    out = tmp_path / "out"
+    result = run(out, video=video, style="ambient")
+    assert result.requested.duration_s == pytest.approx(3.0, abs=0.1)
+    assert result.requested.origins["duration_s"] == "video"
+    with av.open(result.video_path) as scored:
+        assert scored.streams.video[0].codec_context.name == "h264"
+        assert scored.streams.audio[0].codec_context.name == "aac"
+
+
+def test_video_without_video_stream_leaves_nothing_behind(tmp_path: Path) -> None:
+    wav = tmp_path / "sound.wav"
+    write_wav(wav, np.zeros((44100, 2), np.float32), 44100, 16)
+    out = tmp_path / "out"
+    with pytest.raises(InputError, match="no video stream"):
+        run(out, video=wav)
+    assert not out.exists() or list(out.iterdir()) == []
+
+
+def test_generation_path_does_not_import_torch_or_chromadb(tmp_path: Path) -> None:
+    code = (
+        "import sys, tempfile; from pathlib import Path;"
+        "from vmb_agent.generation import generate_music; from vmb_agent.settings import get_settings;"
+        "from vmb_agent.types import GenerationOverrides as O;"
+        "generate_music(None, [], O(style='folk', duration_s=5), seed=1, out_dir=Path(sys.argv[1]),"
+        " stems=False, video_path=None, settings=get_settings());"
+        "print(sorted(m for m in ('torch', 'chromadb', 'music21', 'librosa') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True,
+                         cwd=REPO, timeout=120, check=False)  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
+
+
+# -- CLI -------------------------------------------------------------------------------------
+
+
+def vmb(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "vmb_agent", *args], capture_output=True, text=True,
+                          cwd=cwd, timeout=120, check=False)  # fmt: skip
+
+
+def test_cli_generate_json_and_readable(tmp_path: Path, vmb_home: Path) -> None:
+    out = vmb("generate", "--style", "folk", "--duration", "5", "--seed", "3", "--key", "G",
+              "--out", str(tmp_path), "--json", cwd=tmp_path)  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    assert data["requested"]["key"] == "G major" and data["seed"] == 3
+    assert Path(data["audio_path"]).is_file()
+    readable = vmb(
+        "generate", "--style", "piano", "--duration", "5", "--out", str(tmp_path), cwd=tmp_path
+    )
+    assert readable.returncode == 0, readable.stderr
+    assert (
+        "requested" in readable.stdout
+        and "measured" in readable.stdout
+        and ".wav" in readable.stdout
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "pattern"),
+    [
+        (["--tempo", "500"], "tempo=500.0 is out of range"),
+        (["--duration", "0"], "duration=0.0 is out of range"),
+        (["--style", "polka"], "unknown style 'polka'"),
+        (["--instruments", "kazoo"], "unknown instrument 'kazoo'"),
+        (["--key", "Q"], "cannot parse key"),
+        (["--description", "missing.json"], "description file not found"),
+    ],
+)
+def test_cli_bad_input_exits_2_with_one_line(
+    tmp_path: Path, vmb_home: Path, args: list[str], pattern: str
+) -> None:
+    out = vmb("generate", *args, "--out", str(tmp_path / "o"), cwd=tmp_path)
+    assert out.returncode == 2
+    assert out.stderr.startswith("error: ") and pattern in out.stderr
+    assert out.stderr.count("\n") == 1 and "Traceback" not in out.stderr
+    assert not (tmp_path / "o").exists() or list((tmp_path / "o").iterdir()) == []
+
+
+def test_vmb_error_tree() -> None:
+    assert issubclass(UnknownNameError, VMBError) and issubclass(OutOfRangeError, VMBError)
+
+
+@pytest.mark.parametrize(
+    ("style", "tempo", "key"),
+    [
+        ("pop", 100, "C major"),
+        ("jazz", 140, "Bb minor"),
+        ("piano", 72, "E major"),
+        ("electronic", 124, "F# minor"),
+        ("folk", 90, "D major"),
+    ],
+)
+def test_small_controllability_grid(tmp_path: Path, style: str, tempo: float, key: str) -> None:
+    """What was asked is what the library's own analysis hears in the rendered audio."""
+    result = run(tmp_path, style=style, tempo_bpm=tempo, key=key, duration_s=10, seed=4)
+    assert result.measured.tempo_bpm == pytest.approx(tempo, rel=0.02)
+    assert result.measured.key == key
+    assert result.measured.duration_s == pytest.approx(10.0, abs=0.01)
+
+
+def test_cli_score_writes_the_named_video(tmp_path: Path, vmb_home: Path) -> None:
+    import av
+
+    from tests.test_rendering import make_video
+
+    video = make_video(tmp_path / "clip.mp4", 3.0)
+    target = tmp_path / "scored" / "clip-scored.mp4"
+    out = vmb("score", str(video), "--out", str(target), "--seed", "1", "--references", "0",
+              "--json", cwd=tmp_path)  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    assert data["video_path"] == str(target) and target.is_file()
+    with av.open(str(target)) as scored:
+        assert scored.streams.video and scored.streams.audio
+    missing = vmb("score", str(tmp_path / "nope.mp4"), cwd=tmp_path)
+    assert missing.returncode == 2 and missing.stderr.startswith("error: ")
+
+
+def test_style_catalog_lists_every_style_with_its_band() -> None:
+    from vmb_agent.generation import style_catalog
+    from vmb_agent.theory import INSTRUMENTS
+
+    catalog = style_catalog()
+    assert len(catalog) == 10 and {"jazz", "lofi", "cinematic", "chiptune"} <= set(catalog)
+    assert all(band and set(band) <= set(INSTRUMENTS) for band in catalog.values())

@@ -1,0 +1,191 @@
+"""``vmb generate`` and ``vmb score``: thin adapters over ``VMB.generate`` / ``VMB.score``."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import click
+
+from vmb_agent.cli._output import emit, json_option, progress_bar
+from vmb_agent.errors import InputError, check_range
+
+VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv")
+
+
+def _overrides(**values: object) -> object:
+    """Range-check the numeric flags (one-line errors), then build the overrides model."""
+    from vmb_agent.types import GenerationOverrides
+
+    if values.get("tempo_bpm") is not None:
+        check_range("tempo", float(values["tempo_bpm"]), 30, 300)  # type: ignore[arg-type]
+    duration = values.get("duration_s")
+    if duration is not None and not 0 < float(duration) <= 600:  # type: ignore[arg-type]
+        from vmb_agent.errors import OutOfRangeError
+
+        raise OutOfRangeError(
+            f"duration={duration} is out of range; allowed: more than 0 up to 600 s."
+        )
+    return GenerationOverrides(**{k: v for k, v in values.items() if v is not None})
+
+
+def _read_description(path: str) -> object:
+    from pydantic import ValidationError
+
+    from vmb_agent.types import MusicDescription
+
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError(f"description file not found: {path!r}.") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InputError(f"cannot read description {path!r} as JSON: {exc}") from None
+    try:
+        return MusicDescription.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise InputError(
+            f"description {path!r} is not a MusicDescription: {where}: {first['msg']}"
+        ) from None
+
+
+def _render_result(result: object) -> None:
+    r = result  # GenerationResult
+    c, m = r.requested, r.measured  # type: ignore[attr-defined]
+    click.echo(f"audio:      {r.audio_path}")  # type: ignore[attr-defined]
+    click.echo(f"midi:       {r.midi_path}")  # type: ignore[attr-defined]
+    click.echo(f"piano roll: {r.piano_roll_path}")  # type: ignore[attr-defined]
+    for stem in r.stems:  # type: ignore[attr-defined]
+        click.echo(f"stem:       {stem}")
+    if r.video_path:  # type: ignore[attr-defined]
+        click.echo(f"video:      {r.video_path}")  # type: ignore[attr-defined]
+    o = c.origins
+    click.echo(f"{c.style} · {', '.join(c.instruments)} · seed {r.seed}")  # type: ignore[attr-defined]
+    click.echo("            requested                      measured")
+    tempo_m = f"{m.tempo_bpm:.1f} BPM" if m.tempo_bpm else "-"
+    click.echo(f"tempo       {c.tempo_bpm:7.2f} BPM ({o.get('tempo_bpm', '-'):11s})   {tempo_m}")
+    click.echo(f"key         {c.key:15s} ({o.get('key', '-'):11s})   {m.key or '-'}")
+    click.echo(
+        f"duration    {c.duration_s:7.3f} s   ({o.get('duration_s', '-'):11s})   {m.duration_s:.3f} s"
+    )
+    loud = f"{m.loudness_lufs:.1f} LUFS" if m.loudness_lufs is not None else "-"
+    peak = f"{m.true_peak_dbtp:.1f} dBTP" if m.true_peak_dbtp is not None else "-"
+    click.echo(f"loudness    -14 LUFS, <= -1 dBTP               {loud}, true peak {peak}")
+    if r.cut_alignment:  # type: ignore[attr-defined]
+        errors = [abs(a.error_ms) for a in r.cut_alignment]  # type: ignore[attr-defined]
+        downbeats = sum(a.on_downbeat for a in r.cut_alignment)  # type: ignore[attr-defined]
+        click.echo(f"cuts        {len(errors)} cuts, mean |error| {sum(errors) / len(errors):.0f} ms, "
+                   f"{downbeats} on downbeats")  # fmt: skip
+    click.echo(f"time        {r.timings.get('total', 0):.2f} s")  # type: ignore[attr-defined]
+
+
+@click.command("generate")
+@click.argument("text", required=False)
+@click.option(
+    "--description",
+    "description_file",
+    type=click.Path(dir_okay=False),
+    help="A MusicDescription JSON file (e.g. from `vmb describe --json`).",
+)
+@click.option(
+    "--reference",
+    "references",
+    multiple=True,
+    metavar="ID",
+    help="A library track id to condition on (repeatable).",
+)
+@click.option("--duration", type=float, help="Length in seconds (up to 600).")
+@click.option("--tempo", type=float, help="Tempo in BPM (30-300).")
+@click.option("--key", help="Key, e.g. 'A minor', 'Eb', 'F#m'.")
+@click.option(
+    "--style", help="cinematic, ambient, lofi, pop, rock, electronic, jazz, folk, piano, chiptune."
+)
+@click.option("--instruments", help="Comma-separated instruments, e.g. 'piano,cello'.")
+@click.option("--time-signature", help="2/4, 3/4 or 4/4.")
+@click.option("--energy", type=click.FloatRange(0, 1), help="0 calm .. 1 intense.")
+@click.option("--valence", type=click.FloatRange(0, 1), help="0 dark .. 1 bright.")
+@click.option("--seed", type=click.IntRange(0, 2**63 - 1), help="Same seed, same MIDI.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), help="Output folder.")
+@click.option("--stems", is_flag=True, help="Also write one WAV per instrument.")
+@click.option("--loop", is_flag=True, default=None, help="Make a seamless loop (no ending).")
+@json_option
+def generate(
+    text: str | None, description_file: str | None, references: tuple[str, ...],
+    duration: float | None, tempo: float | None, key: str | None, style: str | None,
+    instruments: str | None, time_signature: str | None, energy: float | None,
+    valence: float | None, seed: int | None, out_dir: str | None, stems: bool,
+    loop: bool | None, as_json: bool,
+) -> None:  # fmt: skip
+    """Generate music from a text prompt or a description, references and explicit controls.
+
+    \b
+    vmb generate "calm piano for a rainy evening" --duration 45
+    vmb generate --style jazz --tempo 140 --key "Bb major" --instruments piano,bass,drums,saxophone
+    vmb generate --description desc.json --reference 3f2a --stems --out music/
+    """
+    from vmb_agent.sdk import VMB
+
+    if text is not None and description_file is not None:
+        raise InputError("give either TEXT or --description, not both.")
+    description = _read_description(description_file) if description_file else text
+    names = [n.strip() for n in instruments.split(",") if n.strip()] if instruments else None
+    if instruments is not None and not names:
+        raise InputError("--instruments is empty; name at least one, e.g. 'piano,cello'.")
+    overrides = _overrides(
+        style=style, tempo_bpm=tempo, key=key, time_signature=time_signature,
+        instruments=names, duration_s=duration, energy=energy, valence=valence, loop=loop,
+    )  # fmt: skip
+    with progress_bar("generating", enabled=not as_json) as report:
+        result = VMB().generate(
+            description, reference_ids=list(references), overrides=overrides, seed=seed,
+            out_dir=out_dir, stems=stems, progress=report,
+        )  # fmt: skip
+    emit(result, as_json, _render_result)
+
+
+@click.command("score")
+@click.argument("video", type=click.Path(dir_okay=False))
+@click.option("--context", help="A hint for the description, e.g. 'wedding, slow dance'.")
+@click.option(
+    "--out",
+    "out",
+    type=click.Path(),
+    help="Output folder, or the scored video's file name (.mp4/.mov/.mkv).",
+)
+@click.option("--seed", type=click.IntRange(0, 2**63 - 1), help="Same seed, same music.")
+@click.option("--style", help="Force a style (otherwise chosen from the video).")
+@click.option(
+    "--references",
+    "n_references",
+    type=click.IntRange(0, 10),
+    default=2,
+    show_default=True,
+    help="How many library tracks to condition on.",
+)
+@json_option
+def score(video: str, context: str | None, out: str | None, seed: int | None, style: str | None,
+          n_references: int, as_json: bool) -> None:  # fmt: skip
+    """Score a video: describe it, find references, generate music on its cuts, mux it in.
+
+    \b
+    vmb score clip.mp4 --out clip-scored.mp4
+    """
+    from vmb_agent.sdk import VMB
+
+    target: Path | None = None
+    out_dir: str | None = out
+    if out is not None and Path(out).suffix.lower() in VIDEO_SUFFIXES:
+        target = Path(out).expanduser()
+        out_dir = str(target.parent)
+    overrides = _overrides(style=style)
+    with progress_bar("scoring", enabled=not as_json) as report:
+        result = VMB().score(video, context=context, out_dir=out_dir, overrides=overrides,
+                             seed=seed, n_references=n_references, progress=report)  # fmt: skip
+    if target is not None and result.video_path:
+        if Path(result.video_path).suffix.lower() != target.suffix.lower():
+            target = target.with_suffix(Path(result.video_path).suffix)
+        os.replace(result.video_path, target)
+        result = result.model_copy(update={"video_path": str(target)})
+    emit(result, as_json, _render_result)

@@ -1,0 +1,363 @@
+"""``generate_music``: both bridges + overrides -> WAV, MIDI, stems, piano roll, scored video.
+
+The steps read top to bottom (each timed into ``result.timings``):
+
+1. check inputs (names, ranges, the video's stream and length) before anything is written;
+2. analyse and blend the references (music bridge);
+3. resolve the explicit conditions (overrides > description > references > style);
+4. video sync: pick the tempo that puts the cuts on beats;
+5. compose (a registered generator backend; ``symbolic`` by default);
+6. render through the SoundFont, 7. master, 8. measure the result with the library's analysis;
+9. write every output atomically (all files appear together or none do).
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+import numpy as np
+
+from vmb_agent.errors import InputError, OutOfRangeError
+from vmb_agent.files import atomic_outputs, unique_stem
+from vmb_agent.registry import Registry
+from vmb_agent.types import (
+    Conditions,
+    GenerationOverrides,
+    GenerationResult,
+    Measured,
+    MusicDescription,
+    TrackInfo,
+)
+
+if TYPE_CHECKING:  # pragma: no cover
+    from vmb_agent.generation.composer import Composition, ReferenceMaterial
+    from vmb_agent.settings import Settings
+
+SAMPLE_RATE = 44100
+END_FADE_S = 0.35
+SYNC_TOLERANCE = 0.08  # the tempo may move this much (relative) to land cuts on beats
+Progress = Callable[[float, float | None, str | None], None]
+
+
+class Generator(Protocol):
+    """A generation backend: explicit conditions in, a composition out."""
+
+    name: str
+
+    def compose(
+        self, conditions: Conditions, *, seed: int, material: ReferenceMaterial | None
+    ) -> Composition: ...
+
+
+class SymbolicGenerator:
+    name = "symbolic"
+
+    def compose(
+        self, conditions: Conditions, *, seed: int, material: ReferenceMaterial | None
+    ) -> Composition:
+        from vmb_agent.generation.composer import compose
+
+        return compose(conditions, seed=seed, material=material)
+
+
+generators: Registry[Generator] = Registry("generate")
+generators.add("symbolic", SymbolicGenerator)
+
+
+@dataclass
+class Rendered:
+    """The audio side of a generation, before it is written."""
+
+    audio: np.ndarray  # (n, 2) float32, mastered
+    loudness_lufs: float | None
+    true_peak_dbtp: float
+    gain_db: float
+    stems: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+def _timer() -> Callable[[str], None]:
+    marks: dict[str, float] = {}
+    last = [time.perf_counter()]
+
+    def mark(name: str) -> None:
+        now = time.perf_counter()
+        marks[name] = round(now - last[0], 4)
+        last[0] = now
+
+    mark.marks = marks  # type: ignore[attr-defined]
+    return mark
+
+
+def generate_music(
+    description: MusicDescription | None,
+    references: list[TrackInfo],
+    overrides: GenerationOverrides,
+    *,
+    seed: int | None,
+    out_dir: Path,
+    stems: bool,
+    video_path: Path | None,
+    settings: Settings,
+    progress: Progress | None = None,
+) -> GenerationResult:
+    """Generate, render, master, measure and write music conditioned on both bridges."""
+    from vmb_agent.generation.conditions import check_overrides, resolve_conditions
+    from vmb_agent.generation.form import beats_per_bar, cut_alignment, sync_tempo
+    from vmb_agent.generation.references import analyze_reference, blend
+
+    report = progress or (lambda done, total=None, message=None: None)
+    total_steps = 6.0
+    mark = _timer()
+    t0 = time.perf_counter()
+
+    # 1. Check inputs
+    check_overrides(overrides)
+    if seed is None:
+        seed = secrets.randbelow(2**31 - 1)
+    if not 0 <= int(seed) < 2**63:
+        raise OutOfRangeError(f"seed={seed} is out of range; allowed: 0 to 2**63-1.")
+    seed = int(seed)
+    video_info = None
+    if video_path is not None:
+        from vmb_agent.rendering.video import probe_video
+
+        video_info = probe_video(Path(video_path))
+        if video_info.duration_s <= 0.2:
+            raise InputError(
+                f"video {str(video_path)!r} is too short ({video_info.duration_s:.2f} s)."
+            )
+        if video_info.duration_s > 600:
+            raise OutOfRangeError(
+                f"video {str(video_path)!r} lasts {video_info.duration_s:.0f} s; the limit is 600 s."
+            )
+    generator = generators.create(settings.generate_backend)
+    mark("check")
+
+    # 2. Music bridge
+    report(0, total_steps, "analysing references")
+    blended = blend([analyze_reference(track) for track in references]) if references else None
+    mark("references")
+
+    # 3. Conditions
+    conditions = resolve_conditions(
+        description, blended, overrides, seed=seed,
+        video_duration_s=video_info.duration_s if video_info else None,
+    )  # fmt: skip
+
+    # 4. Video sync
+    bpb = beats_per_bar(conditions.time_signature)
+    if conditions.cuts_s and not conditions.loop:
+        # an explicit tempo stays; only the pickup (phase) is then chosen
+        tolerance = 0.0 if overrides.tempo_bpm is not None else SYNC_TOLERANCE
+        synced, pickup = sync_tempo(
+            conditions.tempo_bpm, conditions.cuts_s, bpb, tolerance=tolerance
+        )
+        origins = dict(conditions.origins)
+        if abs(synced - conditions.tempo_bpm) > 1e-6:
+            origins["tempo_bpm"] = "video"
+        if pickup > 0:
+            origins["pickup_s"] = "video"
+        conditions = conditions.model_copy(
+            update={"tempo_bpm": synced, "pickup_s": pickup, "origins": origins}
+        )
+    mark("conditions")
+
+    # 5. Compose
+    report(1, total_steps, f"composing {conditions.style} in {conditions.key}")
+    composition = generator.compose(
+        conditions, seed=seed, material=blended.material if blended else None
+    )
+    mark("compose")
+
+    # 6-7. Render and master
+    report(2, total_steps, "rendering")
+    rendered = render_composition(composition, conditions, settings, stems=stems, mark=mark)
+
+    # 8. Measure
+    report(4, total_steps, "measuring")
+    measured = measure(rendered, composition.duration_s)
+    mark("measure")
+
+    # 9. Write
+    report(5, total_steps, "writing files")
+    paths = write_outputs(
+        out_dir, composition, conditions, rendered, video_path=video_path,
+        video_duration_s=video_info.duration_s if video_info else None,
+    )  # fmt: skip
+    mark("write")
+    timings = dict(mark.marks)  # type: ignore[attr-defined]
+    timings["total"] = round(time.perf_counter() - t0, 4)
+    report(total_steps, total_steps, "done")
+    return GenerationResult(
+        audio_path=paths["audio"],
+        midi_path=paths["midi"],
+        stems=paths.get("stems", []),
+        piano_roll_path=paths["piano_roll"],
+        video_path=paths.get("video"),
+        duration_s=round(rendered.audio.shape[0] / SAMPLE_RATE, 4),
+        requested=conditions,
+        measured=measured,
+        seed=seed,
+        backend=generator.name,
+        cut_alignment=cut_alignment(
+            conditions.tempo_bpm, conditions.cuts_s, bpb, conditions.pickup_s
+        ),
+        timings=timings,
+    )
+
+
+def render_composition(
+    composition: Composition,
+    conditions: Conditions,
+    settings: Settings,
+    *,
+    stems: bool = False,
+    mark: Callable[[str], None] | None = None,
+) -> Rendered:
+    """SoundFont render -> exact length (loop tail folded back, or a short fade) -> mastering."""
+    from vmb_agent.generation.styles import STYLES
+    from vmb_agent.rendering.master import MasterSettings, master, stem_chain
+    from vmb_agent.rendering.synth import render_midi
+
+    n = round(composition.duration_s * SAMPLE_RATE)
+    raw = render_midi(composition.midi, sample_rate=SAMPLE_RATE, soundfont=settings.soundfont,
+                      n_samples=None)  # fmt: skip
+    # planar (channels, samples) memory seen as (samples, channels): pedalboard takes it
+    # without another full-length copy
+    raw = np.ascontiguousarray(fit_length(raw, n, loop=conditions.loop).T).T
+    if mark:
+        mark("render")
+    style = STYLES[conditions.style]
+    master_settings = MasterSettings(reverb_wet=style.reverb, room_size=style.room)
+    audio, report = master(raw, SAMPLE_RATE, master_settings)
+    if not conditions.loop:
+        audio = fade_out(audio, END_FADE_S)
+    if mark:
+        mark("master")
+    stem_audio: dict[str, np.ndarray] = {}
+    if stems:
+        import pretty_midi
+
+        for inst in composition.midi.instruments:
+            single = pretty_midi.PrettyMIDI(resolution=composition.midi.resolution,
+                                            initial_tempo=composition.tempo_bpm)  # fmt: skip
+            single.instruments.append(inst)
+            dry = fit_length(render_midi(single, sample_rate=SAMPLE_RATE, soundfont=settings.soundfont),
+                             n, loop=conditions.loop)  # fmt: skip
+            stem_audio[inst.name] = stem_chain(dry, SAMPLE_RATE, master_settings, report.gain_db)
+        if mark:
+            mark("stems")
+    return Rendered(audio, report.loudness_lufs, report.true_peak_dbtp, report.gain_db, stem_audio)
+
+
+def fit_length(audio: np.ndarray, n: int, *, loop: bool) -> np.ndarray:
+    """Exactly ``n`` samples: pad with silence, or cut — folding the cut tail onto the start for
+    a loop so the reverb/release of the last bar rings into the first (seamless repeat)."""
+    if audio.shape[0] < n:
+        return np.concatenate([audio, np.zeros((n - audio.shape[0], 2), dtype=audio.dtype)])
+    if not loop or audio.shape[0] == n:
+        return audio[:n]
+    out = audio[:n].copy()
+    tail = audio[n : 2 * n]
+    out[: tail.shape[0]] += tail
+    return out
+
+
+def fade_out(audio: np.ndarray, seconds: float) -> np.ndarray:
+    """A quadratic fade over the last ``seconds`` (in place: the caller owns the array)."""
+    n = min(audio.shape[0], int(seconds * SAMPLE_RATE))
+    if n > 1:
+        audio[-n:] *= np.linspace(1.0, 0.0, n, dtype=np.float32)[:, None] ** 2
+    return audio
+
+
+def measure(rendered: Rendered, requested_duration_s: float) -> Measured:
+    """Tempo and key with the library's own analysis; loudness and true peak from mastering."""
+    tempo = key = None
+    try:
+        from vmb_agent.library.audio_features import analyze_audio
+    except ImportError:  # the library is optional for generation; measure what we can
+        analyze_audio = None
+    if analyze_audio is not None:
+        from scipy.signal import resample_poly
+
+        # the analysis works on mono at 22.05 kHz: hand it that (less memory on long pieces)
+        mono = resample_poly(rendered.audio.mean(axis=1), 1, 2).astype(np.float32)
+        features = analyze_audio(mono, SAMPLE_RATE // 2)
+        tempo, key = features.tempo_bpm, features.key
+    return Measured(
+        tempo_bpm=tempo,
+        key=key,
+        duration_s=round(rendered.audio.shape[0] / SAMPLE_RATE, 4),
+        loudness_lufs=rendered.loudness_lufs,
+        true_peak_dbtp=rendered.true_peak_dbtp,
+    )
+
+
+def write_outputs(
+    out_dir: Path,
+    composition: Composition,
+    conditions: Conditions,
+    rendered: Rendered,
+    *,
+    video_path: Path | None = None,
+    video_duration_s: float | None = None,
+    bit_depth: int = 24,
+) -> dict:
+    """Write WAV, MIDI, piano roll, stems and the scored video; all appear together or none."""
+    from vmb_agent.rendering.outputs import draw_piano_roll, write_midi, write_wav
+    from vmb_agent.rendering.video import mux_audio, output_suffix
+
+    out_dir = Path(out_dir)
+    stem = unique_stem(f"vmb-{conditions.style}")
+    targets: dict[str, Path] = {
+        "audio": out_dir / f"{stem}.wav",
+        "midi": out_dir / f"{stem}.mid",
+        "piano_roll": out_dir / f"{stem}.png",
+    }
+    stem_targets = {
+        name: out_dir / f"{stem}.stem-{name.replace(' ', '-')}.wav" for name in rendered.stems
+    }
+    if video_path is not None:
+        targets["video"] = out_dir / f"{stem}{output_suffix(Path(video_path))}"
+    order = [*targets.values(), *stem_targets.values()]
+    with atomic_outputs(order) as temps:
+        tmp = dict(zip([*targets, *(f"stem:{k}" for k in stem_targets)], temps, strict=True))
+        write_wav(tmp["audio"], rendered.audio, SAMPLE_RATE, bit_depth)
+        write_midi(tmp["midi"], composition.midi)
+        section_starts = [
+            composition.beat_time(sec.start_bar * composition.beats_per_bar)
+            for sec in composition.sections
+        ]
+        draw_piano_roll(tmp["piano_roll"], composition.midi, composition.duration_s,
+                        section_starts_s=section_starts)  # fmt: skip
+        for name in stem_targets:
+            write_wav(tmp[f"stem:{name}"], rendered.stems[name], SAMPLE_RATE, bit_depth)
+        if video_path is not None:
+            mux_audio(
+                Path(video_path),
+                tmp["audio"],
+                tmp["video"],
+                video_duration_s or conditions.duration_s,
+            )
+    result: dict = {k: str(v) for k, v in targets.items()}
+    result["stems"] = [str(p) for p in stem_targets.values()]
+    return result
+
+
+__all__ = [
+    "Generator",
+    "Rendered",
+    "SymbolicGenerator",
+    "fit_length",
+    "generate_music",
+    "generators",
+    "measure",
+    "render_composition",
+    "write_outputs",
+]
