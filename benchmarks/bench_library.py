@@ -1,0 +1,150 @@
+"""Library benchmarks: audio ingest speed, corpus build time, warm query latency at scale.
+
+    .venv/bin/python benchmarks/bench_library.py                  # everything (several minutes)
+    .venv/bin/python benchmarks/bench_library.py --skip-build --sizes 10000
+    .venv/bin/python benchmarks/bench_library.py --only build --build-size 500
+
+Prints the figures; targets (issue 3): ingest >= 30x real time, build of 500 pieces <= 4 min,
+query p95 (warm, embedding included) <= 50 ms at 10,000 tracks and <= 150 ms at 100,000.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from vmb_agent.library import Library
+from vmb_agent.settings import Settings
+from vmb_agent.types import SearchFilters, TrackInfo
+
+KEYS = ["C major", "G major", "D major", "A major", "E minor", "A minor", "D minor", "F major",
+        "Bb major", "B minor", "F# minor", "Eb major"]
+INSTRUMENTS = ["piano", "violin", "cello", "flute", "choir", "drums", "harp", "acoustic guitar",
+               "organ", "strings", "trumpet", "clarinet"]
+GENRES = ["folk", "baroque", "ambient", "celtic", "classical", "cinematic", "jazz", "pop"]
+MOODS = ["calm", "happy", "melancholic", "tense", "warm", "dramatic"]
+
+
+def bench_ingest(n_files: int = 12, seconds: float = 30.0) -> None:
+    """Render corpus pieces to WAV/MP3 and time ``Library.add`` (after a warm-up file)."""
+    import soundfile
+
+    from vmb_agent.library.corpus import piece_to_midi, select_pieces
+    from vmb_agent.library.midi import load_midi
+    from vmb_agent.rendering.synth import render_midi
+
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        (root / "music").mkdir()
+        total_audio = 0.0
+        for i, ref in enumerate(select_pieces(n_files + 1)):
+            piece = piece_to_midi(ref, tmp)
+            pm = load_midi(piece.midi_path)
+            audio = render_midi(pm, sample_rate=44100)[: int(seconds * 44100)]
+            fmt = "MP3" if i % 3 == 2 else "WAV"
+            target = (root / "warmup.wav") if i == 0 else \
+                root / "music" / f"piece{i}.{fmt.lower()}"
+            soundfile.write(target, audio, 44100, format=fmt)
+            if i:
+                total_audio += len(audio) / 44100
+        library = Library(Settings(home=root / "home"))
+        library.add([root / "warmup.wav"])  # loads the embedder, Chroma, scipy
+        started = time.perf_counter()
+        report = library.add([root / "music"])
+        elapsed = time.perf_counter() - started
+        assert len(report.added) == n_files, report.failed
+        print(f"ingest: {n_files} files (WAV + MP3), {total_audio:.0f} s of audio in "
+              f"{elapsed:.2f} s = {total_audio / elapsed:.0f}x real time (target >= 30x)")
+
+
+def bench_build(size: int) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        library = Library(Settings(home=Path(tmp)))
+        started = time.perf_counter()
+        report = library.build(size=size)
+        elapsed = time.perf_counter() - started
+        stats = library.stats()
+        print(f"build: {size} pieces in {elapsed:.1f} s ({len(report.added)} added, "
+              f"{len(report.failed)} failed; target <= 240 s for 500)")
+        print(f"  collections: {stats.by_collection}")
+        print(f"  total music: {stats.total_duration_s / 3600:.1f} h")
+
+
+def synthetic_batch(start: int, n: int, rng: np.random.Generator) -> tuple[list[TrackInfo],
+                                                                            np.ndarray]:
+    tracks = []
+    for i in range(start, start + n):
+        instruments = list(rng.choice(INSTRUMENTS, int(rng.integers(1, 4)), replace=False))
+        tracks.append(TrackInfo(
+            id=f"{i:016x}", title=f"synthetic {i}", path=f"/synthetic/{i}.mid", format="midi",
+            duration_s=float(rng.uniform(20, 400)), tempo_bpm=float(rng.uniform(50, 190)),
+            key=KEYS[int(rng.integers(0, len(KEYS)))], instruments=instruments,
+            genres=[GENRES[int(rng.integers(0, len(GENRES)))]],
+            moods=[MOODS[int(rng.integers(0, len(MOODS)))]], caption=f"synthetic track {i}",
+        ))
+    vectors = rng.standard_normal((n, 384)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    return tracks, vectors
+
+
+def bench_queries(size: int, n_queries: int = 60) -> None:
+    rng = np.random.default_rng(size)
+    with tempfile.TemporaryDirectory() as tmp:
+        library = Library(Settings(home=Path(tmp)))
+        started = time.perf_counter()
+        batch = 2500
+        for start in range(0, size, batch):
+            tracks, vectors = synthetic_batch(start, min(batch, size - start), rng)
+            library.store.upsert(tracks, vectors)
+        print(f"queries at {size:,} tracks (inserted in {time.perf_counter() - started:.0f} s):")
+        started = time.perf_counter()
+        library.search(query="warm up the embedder", k=10)
+        library.search(mode="targeted", filters=SearchFilters(tempo_min=90), k=10)
+        print(f"  first queries (load the embedder, build the attribute index): "
+              f"{time.perf_counter() - started:.1f} s")
+        cases = {
+            "broad": lambda i: library.search(
+                query=f"calm piano piece for a rainy evening number {i}", mode="broad", k=10),
+            "targeted": lambda i: library.search(
+                mode="targeted", k=10, filters=SearchFilters(
+                    tempo_min=80 + i % 40, tempo_max=120 + i % 40, mode="minor",
+                    instruments=[INSTRUMENTS[i % len(INSTRUMENTS)]])),
+            "dual": lambda i: library.search(
+                query=f"bright folk dance on fiddle and flute {i}", mode="dual", k=10,
+                filters=SearchFilters(tempo_min=90, tempo_max=140)),
+            "dual (no filters)": lambda i: library.search(
+                query=f"dark cinematic strings, slow build {i}", mode="dual", k=10),
+        }
+        for name, run in cases.items():
+            latencies = []
+            for i in range(n_queries):
+                t0 = time.perf_counter()
+                run(i)
+                latencies.append((time.perf_counter() - t0) * 1000)
+            p50, p95 = np.percentile(latencies, [50, 95])
+            print(f"  {name:<18} p50 {p50:6.1f} ms   p95 {p95:6.1f} ms")
+        library.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--only", choices=["ingest", "build", "query"])
+    parser.add_argument("--skip-build", action="store_true")
+    parser.add_argument("--build-size", type=int, default=500)
+    parser.add_argument("--sizes", default="10000,100000")
+    args = parser.parse_args()
+    if args.only in (None, "ingest"):
+        bench_ingest()
+    if args.only in (None, "build") and not args.skip_build:
+        bench_build(args.build_size)
+    if args.only in (None, "query"):
+        for size in (int(s) for s in args.sizes.split(",") if s.strip()):
+            bench_queries(size)
+
+
+if __name__ == "__main__":
+    main()

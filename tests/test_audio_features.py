@@ -1,0 +1,144 @@
+"""Audio analysis on signals with known tempo and key, and audio loading in every format."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from vmb_agent.errors import InputError, UnsupportedFormatError
+from vmb_agent.library.audio_features import (
+    AudioFeatures,
+    analyze_audio,
+    key_from_profile,
+    load_audio,
+)
+
+SR = 22050
+
+
+def click_track(bpm: float, seconds: float, sr: int = SR, seed: int = 0) -> np.ndarray:
+    """Short noise bursts on every beat (accented downbeat every 4)."""
+    rng = np.random.default_rng(seed)
+    x = np.zeros(int(seconds * sr), dtype=np.float32)
+    for i, t in enumerate(np.arange(0, seconds, 60.0 / bpm)):
+        start = int(t * sr)
+        n = min(800, len(x) - start)
+        gain = 0.8 if i % 4 == 0 else 0.5
+        x[start:start + n] += gain * np.exp(-np.arange(n) / 120) * rng.standard_normal(n)
+    return x
+
+
+def chord_progression(tonic_hz: float, minor: bool, seconds: float, sr: int = SR) -> np.ndarray:
+    """i-iv-V-i (or I-IV-V-I) with harmonic-rich tones, one chord a second."""
+    third = 3 if minor else 4
+    chords = [(0, third, 7), (5, 5 + third, 12), (7, 11, 14), (0, third, 7)]
+    t = np.arange(int(sr)) / sr
+    out = []
+    for c in range(int(seconds)):
+        chord = chords[c % 4]
+        tone = np.zeros_like(t)
+        for semis in chord:
+            f = tonic_hz * 2 ** (semis / 12)
+            for h, amp in ((1, 1.0), (2, 0.4), (3, 0.2)):
+                tone += amp * np.sin(2 * np.pi * f * h * t)
+        envelope = np.minimum(1, t * 20) * np.exp(-t * 1.5)
+        out.append(0.1 * tone * envelope)
+    return np.concatenate(out).astype(np.float32)
+
+
+@pytest.mark.parametrize("bpm", [72.0, 100.0, 128.0, 150.0])
+def test_tempo_of_click_track_within_4_percent(bpm: float) -> None:
+    features = analyze_audio(click_track(bpm, 20), SR)
+    assert features.tempo_bpm is not None
+    assert abs(features.tempo_bpm / bpm - 1) <= 0.04, features
+    assert 0 <= features.tempo_confidence <= 1
+
+
+@pytest.mark.parametrize(("tonic_hz", "minor", "expected"), [
+    (220.0, True, "A minor"),
+    (261.63, False, "C major"),
+    (293.66, True, "D minor"),
+    (196.0, False, "G major"),
+])
+def test_key_of_cadence(tonic_hz: float, minor: bool, expected: str) -> None:
+    features = analyze_audio(chord_progression(tonic_hz, minor, 12), SR)
+    assert features.key == expected
+    assert features.key_confidence > 0
+
+
+def test_features_are_in_range_and_ordered_sensibly() -> None:
+    quiet_tone = chord_progression(220.0, True, 8) * 0.05
+    loud_clicks = click_track(120, 8) * 1.2
+    calm = analyze_audio(quiet_tone, SR)
+    busy = analyze_audio(loud_clicks, SR)
+    for f in (calm, busy):
+        assert isinstance(f, AudioFeatures)
+        assert 0 <= f.energy <= 1 and 0 <= f.brightness <= 1 and 0 <= f.percussiveness <= 1
+        assert f.duration_s == pytest.approx(8.0, abs=0.01)
+    assert busy.percussiveness > calm.percussiveness
+    assert busy.brightness > calm.brightness
+    assert busy.loudness_lufs > calm.loudness_lufs
+    assert busy.energy > calm.energy
+    assert busy.onset_density == pytest.approx(2.0, abs=0.5)  # 120 BPM = 2 onsets/s
+
+
+def test_stereo_and_other_sample_rates() -> None:
+    mono = click_track(110, 12, sr=44100)
+    features = analyze_audio(np.stack([mono, mono], axis=1), 44100)
+    assert abs(features.tempo_bpm / 110 - 1) <= 0.04
+
+
+def test_silence_and_short_audio_give_no_tempo_or_key() -> None:
+    silent = analyze_audio(np.zeros(SR * 3, dtype=np.float32), SR)
+    assert silent.tempo_bpm is None and silent.key is None and silent.loudness_lufs is None
+    tiny = analyze_audio(np.ones(100, dtype=np.float32) * 0.1, SR)
+    assert tiny.tempo_bpm is None and tiny.duration_s == pytest.approx(100 / SR, abs=1e-3)
+
+
+def test_bad_samples_are_refused() -> None:
+    with pytest.raises(InputError, match="sample rate"):
+        analyze_audio(np.zeros(1000), 100)
+    with pytest.raises(InputError, match="NaN"):
+        analyze_audio(np.array([0.0, np.nan] * 5000), SR)
+    with pytest.raises(InputError, match="shape"):
+        analyze_audio(np.zeros((2, 2, 2)), SR)
+
+
+def test_key_from_profile_on_a_major_scale() -> None:
+    profile = np.zeros(12)
+    profile[[2, 4, 6, 7, 9, 11, 1]] = [3, 1, 1, 2, 2, 1, 1]  # D major scale, tonic/fifth heavy
+    key, confidence = key_from_profile(profile)
+    assert key == "D major" and 0 < confidence <= 1
+
+
+@pytest.mark.parametrize(("name", "kwargs"), [
+    ("tone.wav", {}),
+    ("tone.flac", {}),
+    ("tone.ogg", {"format": "OGG", "subtype": "VORBIS"}),
+    ("tone.opus", {"format": "OGG", "subtype": "OPUS"}),
+    ("tone.mp3", {"format": "MP3"}),
+])
+def test_load_audio_formats(tmp_path: Path, name: str, kwargs: dict) -> None:
+    import soundfile
+
+    sr = 48000 if name.endswith(".opus") else 44100
+    x = chord_progression(220.0, True, 3, sr=sr)
+    stereo = np.stack([x, x * 0.5], axis=1)
+    soundfile.write(tmp_path / name, stereo, sr, **kwargs)
+    samples, rate = load_audio(tmp_path / name)
+    assert rate == sr and samples.ndim == 1 and samples.dtype == np.float32
+    assert abs(len(samples) / sr - 3.0) < 0.1
+    assert np.abs(samples).max() > 0.05
+
+
+def test_load_audio_refuses_corrupt_and_unknown_files(tmp_path: Path) -> None:
+    bad = tmp_path / "broken.wav"
+    bad.write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunk" + bytes(50))
+    with pytest.raises(InputError, match="broken.wav"):
+        load_audio(bad)
+    text = tmp_path / "notes.txt"
+    text.write_text("hello")
+    with pytest.raises(UnsupportedFormatError, match="notes.txt"):
+        load_audio(text)

@@ -1,0 +1,129 @@
+"""``vmb library build|add|list|show|remove|stats``: the music library (thin over the SDK)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from vmb_agent.cli._output import emit, json_option, progress_bar
+
+
+def _vmb() -> Any:
+    from vmb_agent.sdk import VMB
+
+    return VMB()
+
+
+def _print_report(report: Any) -> None:
+    click.echo(f"added {len(report.added)}, already present {len(report.unchanged)}, "
+               f"failed {len(report.failed)} ({report.seconds:.1f} s)")
+    for path, reason in report.failed.items():
+        click.echo(f"  skipped {path}: {reason}", err=True)
+
+
+def _track_line(track: Any) -> str:
+    tempo = f"{track.tempo_bpm:.0f} BPM" if track.tempo_bpm else "? BPM"
+    minutes, seconds = divmod(round(track.duration_s), 60)
+    return (f"{track.id}  {track.title[:40]:<40}  {track.key or '?':<9} {tempo:>8}  "
+            f"{minutes}:{seconds:02d}  {', '.join(track.instruments[:3])}")
+
+
+@click.group("library")
+def library() -> None:
+    """Build, add to and inspect the music library (Chroma, under VMB_HOME)."""
+
+
+@library.command("build")
+@click.option("--size", type=int, default=500, show_default=True,
+              help="How many music21 corpus pieces to index (1-20000).")
+@json_option
+def build(size: int, as_json: bool) -> None:
+    """Build the bundled reference library from the music21 corpus (offline)."""
+    vmb = _vmb()
+    with progress_bar("building library", enabled=not as_json) as report_progress:
+        report = vmb.build_library(size, progress=report_progress)
+    emit(report, as_json, _print_report)
+
+
+def _parse_tags(values: tuple[str, ...]) -> dict[str, str]:
+    from vmb_agent.errors import InputError
+
+    tags: dict[str, str] = {}
+    for item in values:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise InputError(f"tag {item!r} is not KEY=VALUE; write e.g. --tag genre=jazz.")
+        tags[name.strip()] = value.strip()
+    return tags
+
+
+@library.command("add")
+@click.argument("paths", nargs=-1, required=True)
+@click.option("--tag", "tags", multiple=True, metavar="K=V",
+              help="Tag every added track (repeatable), e.g. --tag genre=jazz --tag mood=calm.")
+@json_option
+def add(paths: tuple[str, ...], tags: tuple[str, ...], as_json: bool) -> None:
+    """Index audio (WAV/FLAC/OGG/Opus/MP3) and MIDI files or folders (recursively)."""
+    parsed = _parse_tags(tags)
+    vmb = _vmb()
+    with progress_bar("adding", enabled=not as_json) as report_progress:
+        report = vmb.add_to_library(list(paths), tags=parsed, progress=report_progress)
+    emit(report, as_json, _print_report)
+
+
+@library.command("list")
+@click.option("--limit", type=int, default=50, show_default=True)
+@click.option("--offset", type=int, default=0, show_default=True)
+@json_option
+def list_tracks(limit: int, offset: int, as_json: bool) -> None:
+    """List tracks (id, title, key, tempo, length, instruments)."""
+    tracks = _vmb().list_tracks(limit=limit, offset=offset)
+
+    def render(items: list[Any]) -> None:
+        if not items:
+            click.echo("no tracks (run `vmb library build` or `vmb library add PATH`).")
+        for track in items:
+            click.echo(_track_line(track))
+
+    emit(tracks, as_json, render)
+
+
+@library.command("show")
+@click.argument("track_id")
+@json_option
+def show(track_id: str, as_json: bool) -> None:
+    """Show everything the library knows about one track."""
+    track = _vmb().get_track(track_id)
+
+    def render(t: Any) -> None:
+        for name, value in t.model_dump().items():
+            if value not in (None, [], {}, ""):
+                click.echo(f"{name:>16}: {value}")
+
+    emit(track, as_json, render)
+
+
+@library.command("remove")
+@click.argument("track_id")
+@json_option
+def remove(track_id: str, as_json: bool) -> None:
+    """Remove a track from the library (the file itself is left alone)."""
+    track = _vmb().remove_track(track_id)
+    emit(track, as_json, lambda t: click.echo(f"removed {t.id} ({t.title})"))
+
+
+@library.command("stats")
+@json_option
+def stats(as_json: bool) -> None:
+    """Number of tracks, formats, collections, total duration, location."""
+    result = _vmb().library_stats()
+
+    def render(s: Any) -> None:
+        click.echo(f"{s.tracks} tracks, {s.total_duration_s / 3600:.1f} h, at {s.location}")
+        for name, count in sorted(s.by_format.items()):
+            click.echo(f"  format {name}: {count}")
+        for name, count in sorted(s.by_collection.items(), key=lambda kv: -kv[1]):
+            click.echo(f"  {name}: {count}")
+
+    emit(result, as_json, render)

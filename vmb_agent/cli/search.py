@@ -1,0 +1,106 @@
+"""``vmb search``: find reference music (broad / targeted / dual), thin over ``VMB.search``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+from vmb_agent.cli._output import emit, json_option
+
+
+def parse_range(text: str | None, what: str, unit: str) -> tuple[float | None, float | None]:
+    """``"90-120"`` -> (90, 120); ``"90-"`` / ``"-120"`` open-ended; ``"100"`` -> +-5 %."""
+    from vmb_agent.errors import InputError
+
+    if text is None:
+        return None, None
+    cleaned = text.strip().replace("–", "-").replace(":", "-")
+    try:
+        if "-" not in cleaned:
+            value = float(cleaned)
+            return round(value * 0.95, 2), round(value * 1.05, 2)
+        low, _, high = cleaned.partition("-")
+        return (float(low) if low.strip() else None, float(high) if high.strip() else None)
+    except ValueError:
+        raise InputError(
+            f"{what} {text!r} is not a range; write MIN-MAX in {unit}, e.g. 90-120."
+        ) from None
+
+
+def match_row(match: Any) -> dict[str, Any]:
+    """One JSON row: the fields scripts need at top level, plus the full track."""
+    t = match.track
+    return {
+        "id": match.id, "title": match.title, "path": match.path, "score": match.score,
+        "duration_s": t.duration_s, "tempo_bpm": t.tempo_bpm, "key": t.key,
+        "instruments": t.instruments, "genres": t.genres, "moods": t.moods,
+        "reasons": match.reasons, "track": t.model_dump(mode="json"),
+    }
+
+
+@click.command("search")
+@click.argument("text", required=False)
+@click.option("--description", "description_file", type=click.Path(dir_okay=False),
+              help="A MusicDescription JSON file (e.g. from `vmb describe --json`).")
+@click.option("--mode", type=click.Choice(["broad", "targeted", "dual"]), default="dual",
+              show_default=True, help="broad = theme, targeted = constraints, dual = both fused.")
+@click.option("--tempo", help="Tempo range in BPM, MIN-MAX (e.g. 90-120).")
+@click.option("--key", help="Key, e.g. 'D minor', or a tonic like 'D' for either mode.")
+@click.option("--mode-scale", type=click.Choice(["major", "minor"]), help="Major or minor only.")
+@click.option("--instruments", help="Comma-separated; all must be present (e.g. violin,cello).")
+@click.option("--genre", help="Genre tag, e.g. folk, baroque, celtic.")
+@click.option("--mood", help="Mood tag, e.g. calm, melancholic, happy.")
+@click.option("--duration", help="Duration range in seconds, MIN-MAX (e.g. 30-180).")
+@click.option("-k", "k", type=int, default=10, show_default=True, help="How many matches (1-200).")
+@json_option
+def search(text: str | None, description_file: str | None, mode: str, tempo: str | None,
+           key: str | None, mode_scale: str | None, instruments: str | None, genre: str | None,
+           mood: str | None, duration: str | None, k: int, as_json: bool) -> None:
+    """Find reference music in the library for TEXT and/or a description."""
+    from pydantic import ValidationError
+
+    from vmb_agent.errors import InputError
+    from vmb_agent.sdk import VMB
+    from vmb_agent.types import MusicDescription, SearchFilters
+
+    description = None
+    if description_file:
+        path = Path(description_file)
+        try:
+            description = MusicDescription.model_validate(json.loads(path.read_text("utf-8")))
+        except FileNotFoundError:
+            raise InputError(f"description file not found: {description_file!r}.") from None
+        except (ValueError, ValidationError) as exc:
+            first = str(exc).splitlines()[0]
+            raise InputError(
+                f"{description_file!r} is not a MusicDescription JSON file: {first}."
+            ) from None
+    tempo_min, tempo_max = parse_range(tempo, "tempo", "BPM")
+    duration_min, duration_max = parse_range(duration, "duration", "seconds")
+    try:
+        filters = SearchFilters(
+            tempo_min=tempo_min, tempo_max=tempo_max, key=key, mode=mode_scale,
+            instruments=[i.strip() for i in (instruments or "").split(",") if i.strip()],
+            genre=genre, mood=mood, duration_min=duration_min, duration_max=duration_max,
+        )
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        field = ".".join(str(p) for p in error["loc"])
+        raise InputError(f"{field}={error.get('input')!r}: {error['msg']}.") from None
+    result = VMB().search(text, description=description, mode=mode, filters=filters, k=k)
+    for note in result.notes:
+        click.echo(f"note: {note}", err=True)
+
+    def render(rows: list[dict[str, Any]]) -> None:
+        if not rows:
+            click.echo("no matches.")
+        for rank, row in enumerate(rows, start=1):
+            tempo_text = f"{row['tempo_bpm']:.0f} BPM" if row["tempo_bpm"] else "? BPM"
+            click.echo(f"{rank:>2}. {row['id']}  {row['title'][:44]:<44} {row['key'] or '?':<9} "
+                       f"{tempo_text:>8}  score {row['score']:.3f}")
+            click.echo(f"      {'; '.join(row['reasons'])}")
+
+    emit([match_row(m) for m in result.matches], as_json, render)
