@@ -175,6 +175,7 @@ class VMB:
         description: MusicDescription | str | dict | None = None,
         *,
         reference_ids: Sequence[str] = (),
+        n_references: int = 0,
         overrides: GenerationOverrides | dict | None = None,
         seed: int | None = None,
         out_dir: str | Path | None = None,
@@ -182,11 +183,21 @@ class VMB:
         video_path: str | Path | None = None,
         progress: ProgressCallback | None = None,
     ) -> GenerationResult:
-        """Generate music conditioned on the text bridge, the references and explicit overrides."""
+        """Generate music conditioned on the text bridge, the references and explicit overrides.
+
+        ``reference_ids`` pins the music bridge; with none given, ``n_references > 0`` fills it
+        with the top dual-search matches for the description (the paper's full pipeline).
+        """
         from vmb_agent.generation import generate_music
 
         if isinstance(overrides, dict):
             overrides = GenerationOverrides.model_validate(overrides)
+        check_range("n_references", n_references, 0, 10)
+        parsed = self._as_description(description)
+        if not reference_ids and n_references > 0 and parsed is not None:
+            if self.library.stats().tracks > 0:
+                found = self.search(description=parsed, mode="dual", k=int(n_references))
+                reference_ids = [m.id for m in found.matches]
         references = [self.library.get(track_id) for track_id in reference_ids]
         for ref in references:
             self.policy.check_read(ref.path, what="reference")
@@ -194,7 +205,7 @@ class VMB:
         out = Path(out_dir) if out_dir else self.settings.outputs_dir
         out = self.policy.check_write(out / "_probe").parent
         return generate_music(
-            self._as_description(description),
+            parsed,
             references,
             overrides or GenerationOverrides(),
             seed=seed,
@@ -218,13 +229,9 @@ class VMB:
     ) -> GenerationResult:
         """Describe a video, retrieve references, generate music that lands on its cuts, mux."""
         description = self.describe(video, context=context, kind="video")
-        reference_ids: list[str] = []
-        if n_references > 0 and self.library.stats().tracks > 0:
-            found = self.search(description=description, mode="dual", k=n_references)
-            reference_ids = [m.id for m in found.matches]
         return self.generate(
             description,
-            reference_ids=reference_ids,
+            n_references=n_references,
             overrides=overrides,
             seed=seed,
             out_dir=out_dir,

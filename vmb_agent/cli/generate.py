@@ -63,6 +63,8 @@ def _render_result(result: object) -> None:
         click.echo(f"video:      {r.video_path}")  # type: ignore[attr-defined]
     o = c.origins
     click.echo(f"{c.style} · {', '.join(c.instruments)} · seed {r.seed}")  # type: ignore[attr-defined]
+    if c.reference_ids:
+        click.echo(f"references: {', '.join(c.reference_ids)}")
     click.echo("            requested                      measured")
     tempo_m = f"{m.tempo_bpm:.1f} BPM" if m.tempo_bpm else "-"
     click.echo(f"tempo       {c.tempo_bpm:7.2f} BPM ({o.get('tempo_bpm', '-'):11s})   {tempo_m}")
@@ -96,6 +98,14 @@ def _render_result(result: object) -> None:
     metavar="ID",
     help="A library track id to condition on (repeatable).",
 )
+@click.option(
+    "--auto-references",
+    type=int,
+    default=0,
+    show_default=True,
+    metavar="N",
+    help="Without --reference: condition on the top N dual-search matches (0-10).",
+)
 @click.option("--duration", type=float, help="Length in seconds (up to 600).")
 @click.option("--tempo", type=float, help="Tempo in BPM (30-300).")
 @click.option("--key", help="Key, e.g. 'A minor', 'Eb', 'F#m'.")
@@ -113,7 +123,7 @@ def _render_result(result: object) -> None:
 @json_option
 def generate(
     text: str | None, description_file: str | None, references: tuple[str, ...],
-    duration: float | None, tempo: float | None, key: str | None, style: str | None,
+    auto_references: int, duration: float | None, tempo: float | None, key: str | None, style: str | None,
     instruments: str | None, time_signature: str | None, energy: float | None,
     valence: float | None, seed: int | None, out_dir: str | None, stems: bool,
     loop: bool | None, as_json: bool,
@@ -139,7 +149,8 @@ def generate(
     )  # fmt: skip
     with progress_bar("generating", enabled=not as_json) as report:
         result = VMB().generate(
-            description, reference_ids=list(references), overrides=overrides, seed=seed,
+            description, reference_ids=list(references), n_references=auto_references,
+            overrides=overrides, seed=seed,
             out_dir=out_dir, stems=stems, progress=report,
         )  # fmt: skip
     emit(result, as_json, _render_result)
