@@ -18,15 +18,9 @@ from pathlib import Path
 import numpy as np
 
 from vmb_agent.library import Library
+from vmb_agent.library.synthetic import INSTRUMENTS, fill_library
 from vmb_agent.settings import Settings
-from vmb_agent.types import SearchFilters, TrackInfo
-
-KEYS = ["C major", "G major", "D major", "A major", "E minor", "A minor", "D minor", "F major",
-        "Bb major", "B minor", "F# minor", "Eb major"]
-INSTRUMENTS = ["piano", "violin", "cello", "flute", "choir", "drums", "harp", "acoustic guitar",
-               "organ", "strings", "trumpet", "clarinet"]
-GENRES = ["folk", "baroque", "ambient", "celtic", "classical", "cinematic", "jazz", "pop"]
-MOODS = ["calm", "happy", "melancholic", "tense", "warm", "dramatic"]
+from vmb_agent.types import SearchFilters
 
 
 def bench_ingest(n_files: int = 12, seconds: float = 30.0) -> None:
@@ -74,32 +68,11 @@ def bench_build(size: int) -> None:
         print(f"  total music: {stats.total_duration_s / 3600:.1f} h")
 
 
-def synthetic_batch(start: int, n: int, rng: np.random.Generator) -> tuple[list[TrackInfo],
-                                                                            np.ndarray]:
-    tracks = []
-    for i in range(start, start + n):
-        instruments = list(rng.choice(INSTRUMENTS, int(rng.integers(1, 4)), replace=False))
-        tracks.append(TrackInfo(
-            id=f"{i:016x}", title=f"synthetic {i}", path=f"/synthetic/{i}.mid", format="midi",
-            duration_s=float(rng.uniform(20, 400)), tempo_bpm=float(rng.uniform(50, 190)),
-            key=KEYS[int(rng.integers(0, len(KEYS)))], instruments=instruments,
-            genres=[GENRES[int(rng.integers(0, len(GENRES)))]],
-            moods=[MOODS[int(rng.integers(0, len(MOODS)))]], caption=f"synthetic track {i}",
-        ))
-    vectors = rng.standard_normal((n, 384)).astype(np.float32)
-    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-    return tracks, vectors
-
-
 def bench_queries(size: int, n_queries: int = 60) -> None:
-    rng = np.random.default_rng(size)
     with tempfile.TemporaryDirectory() as tmp:
         library = Library(Settings(home=Path(tmp)))
         started = time.perf_counter()
-        batch = 2500
-        for start in range(0, size, batch):
-            tracks, vectors = synthetic_batch(start, min(batch, size - start), rng)
-            library.store.upsert(tracks, vectors)
+        fill_library(library, size, seed=size)
         print(f"queries at {size:,} tracks (inserted in {time.perf_counter() - started:.0f} s):")
         started = time.perf_counter()
         library.search(query="warm up the embedder", k=10)

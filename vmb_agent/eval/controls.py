@@ -17,7 +17,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from vmb_agent.theory import MAJOR_NAMES, MINOR_NAMES, gm_program_to_instrument, parse_key
-from vmb_agent.types import GenerationOverrides, MusicDescription, Section, SourceInfo
+from vmb_agent.types import (
+    GenerationOverrides,
+    MusicAttributes,
+    MusicDescription,
+    Section,
+    SourceInfo,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     from vmb_agent.sdk import VMB
@@ -173,15 +179,16 @@ def evaluate_cut_alignment(vmb: VMB, out_dir: Path, *, seed: int, n: int = 4) ->
             Section(start_s=a, end_s=b, label=label, energy=0.5)
             for a, b, label in zip(bounds, bounds[1:], ("intro", "verse", "build", "climax"), strict=False)
         ]
+        # the tempo comes from the description, not an override, so sync may adjust it (±8 %)
         description = MusicDescription(
             text="A steady pulse for a cut-driven montage.",
+            attributes=MusicAttributes(tempo_bpm=float(rng.uniform(90, 130)), duration_s=duration),
             source=SourceInfo(kind="video", duration_s=duration),
             sections=sections,
             cuts_s=cuts,
         )
         result = vmb.generate(
             description,
-            overrides=GenerationOverrides(tempo_bpm=float(rng.uniform(90, 130)), duration_s=duration),
             seed=seed + i,
             out_dir=out_dir,
         )

@@ -147,23 +147,26 @@ def scale_consistency(pitches: np.ndarray) -> float:
 
 
 def repetition(starts: np.ndarray, pitches: np.ndarray, beat_s: float, beats_per_bar: int) -> float:
-    """Share of bars whose (onset-in-bar, pitch class) pattern already appeared in an earlier bar
-    (exactly or transposed): a simple measure of motivic return."""
+    """Share of bars (after the first) whose top-line pattern — (onset in 16ths, pitch relative
+    to the bar's first top note) — already occurred in an earlier bar: motivic return, exact or
+    transposed. The top line is the highest note at each onset."""
     bar_len = beat_s * beats_per_bar
-    bars: dict[int, list[tuple[float, int]]] = {}
+    top: dict[tuple[int, int], int] = {}
     for s, p in zip(starts, pitches, strict=True):
         bar = int(s // bar_len)
-        bars.setdefault(bar, []).append((round((s - bar * bar_len) / beat_s * 4) / 4, int(p)))
+        sixteenth = round((s - bar * bar_len) / beat_s * 4)
+        top[(bar, sixteenth)] = max(top.get((bar, sixteenth), 0), int(p))
+    bars: dict[int, list[tuple[int, int]]] = {}
+    for (bar, sixteenth), p in sorted(top.items()):
+        bars.setdefault(bar, []).append((sixteenth, p))
     seen: set[tuple] = set()
     repeats = 0
     for bar in sorted(bars):
-        events = sorted(bars[bar])
-        base = min(p for _, p in events)
-        pattern = tuple((o, p - base) for o, p in events)  # transposition-invariant
-        if pattern in seen:
-            repeats += 1
+        events = bars[bar]
+        pattern = tuple((o, p - events[0][1]) for o, p in events)
+        repeats += pattern in seen
         seen.add(pattern)
-    return repeats / max(len(bars), 1)
+    return repeats / max(len(bars) - 1, 1)
 
 
 def _distances(a: Sequence[np.ndarray], b: Sequence[np.ndarray] | None) -> np.ndarray:
