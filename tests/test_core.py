@@ -6,7 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from vmb_agent.errors import AccessDeniedError, InputError, OutOfRangeError, UnknownNameError, check_range
+from vmb_agent.errors import (
+    AccessDeniedError,
+    InputError,
+    OutOfRangeError,
+    UnknownNameError,
+    check_range,
+)
 from vmb_agent.files import PathPolicy, atomic_output
 from vmb_agent.theory import (
     gm_program_to_instrument,
@@ -84,10 +90,9 @@ def test_path_policy_refuses_escapes(tmp_path: Path) -> None:
 
 def test_atomic_output_leaves_nothing_on_failure(tmp_path: Path) -> None:
     target = tmp_path / "out.wav"
-    with pytest.raises(RuntimeError):
-        with atomic_output(target) as tmp:
-            tmp.write_bytes(b"half")
-            raise RuntimeError("boom")
+    with pytest.raises(RuntimeError), atomic_output(target) as tmp:
+        tmp.write_bytes(b"half")
+        raise RuntimeError("boom")
     assert list(tmp_path.iterdir()) == []
     with atomic_output(target) as tmp:
         tmp.write_bytes(b"whole")

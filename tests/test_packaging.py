@@ -57,3 +57,11 @@ def test_mapped_packages_are_importable_under_vmb_agent() -> None:
 
     assert Path(vmb_agent.tools.__file__).parent == REPO / "tools"
     assert Path(vmb_agent.prompts.__file__).parent == REPO / "prompts"
+
+
+def test_public_names_resolve_lazily() -> None:
+    import vmb_agent
+
+    assert sorted(vmb_agent.__all__) == sorted(vmb_agent._LAZY)
+    for name in vmb_agent.__all__:
+        assert getattr(vmb_agent, name).__name__ == name

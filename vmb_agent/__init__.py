@@ -34,7 +34,23 @@ _LAZY = {
     "Conditions": "vmb_agent.types",
 }
 
-__all__ = sorted(_LAZY)
+__all__ = [
+    "VMB",
+    "AsyncVMB",
+    "Conditions",
+    "Evidence",
+    "GenerationOverrides",
+    "GenerationResult",
+    "MusicAttributes",
+    "MusicDescription",
+    "SearchFilters",
+    "SearchResult",
+    "Section",
+    "Settings",
+    "TrackInfo",
+    "TrackMatch",
+    "VMBError",
+]
 
 if TYPE_CHECKING:  # pragma: no cover
     from vmb_agent.errors import VMBError

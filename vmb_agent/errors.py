@@ -8,6 +8,7 @@ Anything that is *not* a ``VMBError`` is a bug in VMB.
 from __future__ import annotations
 
 import difflib
+import math
 from collections.abc import Iterable
 
 
@@ -68,6 +69,6 @@ def unknown_name(kind: str, value: str, allowed: Iterable[str]) -> UnknownNameEr
 
 def check_range(name: str, value: float, low: float, high: float) -> float:
     """Return ``value`` if ``low <= value <= high``, else raise ``OutOfRangeError``."""
-    if value != value or not (low <= value <= high):  # NaN fails too
+    if math.isnan(value) or not (low <= value <= high):
         raise OutOfRangeError(f"{name}={value} is out of range; allowed: {low} to {high}.")
     return value

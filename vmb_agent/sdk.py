@@ -194,10 +194,10 @@ class VMB:
             overrides = GenerationOverrides.model_validate(overrides)
         check_range("n_references", n_references, 0, 10)
         parsed = self._as_description(description)
-        if not reference_ids and n_references > 0 and parsed is not None:
-            if self.library.stats().tracks > 0:
-                found = self.search(description=parsed, mode="dual", k=int(n_references))
-                reference_ids = [m.id for m in found.matches]
+        wants_references = not reference_ids and n_references > 0 and parsed is not None
+        if wants_references and self.library.count() > 0:
+            found = self.search(description=parsed, mode="dual", k=int(n_references))
+            reference_ids = [m.id for m in found.matches]
         references = [self.library.get(track_id) for track_id in reference_ids]
         for ref in references:
             self.policy.check_read(ref.path, what="reference")

@@ -46,7 +46,7 @@ class Key:
 
 
 _KEY_RE = re.compile(
-    r"^\s*([a-g])\s*(#|b|sharp|flat|♯|♭|-)?\s*(major|minor|maj|min|m|dur|moll)?\s*$", re.I
+    r"^\s*([a-g])\s*(#|b|sharp|flat|♯|♭|-)?\s*(major|minor|maj|min|m|dur|moll)?\s*$", re.IGNORECASE
 )
 
 
@@ -71,9 +71,7 @@ def parse_key(text: str, default_mode: str | None = "major") -> Key:
     mode_l = mode.lower()
     if mode_l in ("minor", "min", "moll") or mode == "m":
         resolved = "minor"
-    elif mode_l in ("major", "maj", "dur"):
-        resolved = "major"
-    elif mode == "M":
+    elif mode_l in ("major", "maj", "dur") or mode == "M":
         resolved = "major"
     elif default_mode is None:
         raise InputError(f"key {text!r} has no mode; add 'major' or 'minor'.")

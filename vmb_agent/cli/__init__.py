@@ -39,10 +39,12 @@ class LazyGroup(click.Group):
         try:
             return getattr(importlib.import_module(module), attr)
         except (ImportError, AttributeError) as exc:
-            # A command whose module is not there yet shows up as unavailable, not as a crash.
+            # A command whose dependencies are missing shows up as unavailable, not as a crash.
+            reason = str(exc)
+
             @click.command(cmd_name, help=_COMMANDS[cmd_name][2])
             def unavailable() -> None:
-                raise click.ClickException(f"'vmb {cmd_name}' is not available: {exc}")
+                raise click.ClickException(f"'vmb {cmd_name}' is not available: {reason}")
 
             return unavailable
 
