@@ -58,12 +58,16 @@ class LibraryError(VMBError):
     """The music library (Chroma) could not be opened or written."""
 
 
-def unknown_name(kind: str, value: str, allowed: Iterable[str]) -> UnknownNameError:
-    """Build the standard 'unknown X' error: lists what is allowed and suggests the closest."""
+def unknown_name(
+    kind: str, value: str, allowed: Iterable[str], *, also_accepted: Iterable[str] = ()
+) -> UnknownNameError:
+    """Build the standard 'unknown X' error: lists what is allowed and suggests the closest
+    (from ``allowed`` plus ``also_accepted`` aliases, which are not listed)."""
     allowed = sorted(set(allowed))
-    close = difflib.get_close_matches(str(value).lower(), [a.lower() for a in allowed], n=1)
+    candidates = [a.lower() for a in [*allowed, *also_accepted]]
+    close = difflib.get_close_matches(str(value).lower(), candidates, n=1)
     hint = f" Did you mean {close[0]!r}?" if close else ""
-    shown = ", ".join(allowed[:40]) + (", ..." if len(allowed) > 40 else "")
+    shown = ", ".join(allowed[:100]) + (", ..." if len(allowed) > 100 else "")
     return UnknownNameError(f"unknown {kind} {value!r}.{hint} Allowed: {shown}.")
 
 

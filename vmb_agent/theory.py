@@ -261,7 +261,7 @@ def normalize_instrument(name: str) -> str:
         return INSTRUMENT_ALIASES[dashed]
     if key.endswith("s") and key[:-1] in INSTRUMENTS:
         return key[:-1]
-    raise unknown_name("instrument", name, list(INSTRUMENTS) + list(INSTRUMENT_ALIASES))
+    raise unknown_name("instrument", name, INSTRUMENTS, also_accepted=INSTRUMENT_ALIASES)
 
 
 def instrument_program(name: str) -> int:

@@ -145,8 +145,10 @@ def _file_source(source: str, kind: SourceKindArg, policy: PathPolicy) -> MediaS
         )
     media_kind, media_format = found
     if kind in ("image", "video") and media_kind != kind:
-        raise InputError(
-            f"{source!r} is a {media_kind} ({media_format}), not a {kind}; "
-            f"pass kind='{media_kind}' or 'auto'."
-        )
+        wanted = {
+            "image": "an image; give an image file (JPEG, PNG, WebP, BMP, TIFF)",
+            "video": "a video; give a video file (MP4, MOV, MKV, WebM, AVI)",
+        }[kind]
+        article = "an" if media_kind == "image" else "a"
+        raise InputError(f"{source!r} is {article} {media_kind} ({media_format}), not {wanted}.")
     return MediaSource(kind=media_kind, path=path, format=media_format, shown=source)
