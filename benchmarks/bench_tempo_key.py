@@ -4,13 +4,15 @@ The test set: pieces from the music21 corpus in simple meters (2/4, 3/4, 4/4, wh
 the quarter note), spread over chorales, folk songs, dance tunes, Renaissance polyphony and
 quartets, each set to a known tempo (cycling 66-168 BPM) and rendered through the SoundFont in
 ``pretty_midi`` (every third piece with a pop drum kit). Ground truth: the tempo we set, and the
-key from music21's own symbolic analysis (Krumhansl-Schmuckler) of the score, an algorithm and
-profile set independent of VMB's audio chroma + Albrecht-Shanahan/Temperley profiles.
+key from music21's own symbolic analysis of the score (Krumhansl-Schmuckler with its default
+Aarden-Essen weights), a profile set VMB's audio key finder (Albrecht-Shanahan, Krumhansl-Kessler,
+Bellman-Budge) does not use.
 
     .venv/bin/python benchmarks/bench_tempo_key.py [N_PIECES] [EXCERPT_S] [SKIP]
 
-SKIP leaves out the first SKIP*4 candidate pieces: the analysis constants were tuned on the
-default set (SKIP=0), so ``48 30 60`` is a held-out check on different pieces.
+SKIP leaves out the first SKIP*4 candidate pieces. The analysis constants were tuned on
+``48 30 0``, ``48 30 60`` and ``96 30 120`` (and, for tempo, the bench_generation.py grid);
+``96 30 250`` is the held-out check on different pieces.
 
 Prints per-piece results, the failures with their confusion (e.g. relative major, half tempo),
 the accuracies and the analysis speed (x real time on one core).
