@@ -55,7 +55,7 @@ def build_grid(
                 continue
             names = MAJOR_NAMES if mode == "major" else MINOR_NAMES
             tempo = TEMPI[(tonic * 2 + (mode == "minor") + s_idx) % len(TEMPI)]
-            duration = (8.0, 12.5, 20.0)[(tonic + s_idx) % 3] if not quick else 8.0
+            duration = (8.0, 12.5, 20.0)[(tonic + s_idx + (mode == "minor")) % 3]
             instruments = style_instruments.get(style) if tonic % 2 == 0 else None
             cases.append(
                 ControlCase(

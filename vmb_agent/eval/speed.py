@@ -41,15 +41,23 @@ def _video(path: Path, seconds: float, width: int, height: int) -> Path:
     return path
 
 
+CACHE = Path(tempfile.gettempdir()) / "vmb-eval-speed"
+
+
+def _videos_for(seconds: str) -> tuple[Path, Path]:
+    """(warm-up clip, test video); made once and cached. Called in the parent process, so the
+    measured subprocess's memory is the describer's alone."""
+    CACHE.mkdir(exist_ok=True)
+    size = (1920, 1080) if float(seconds) >= 600 else (1280, 720)
+    warm = _video(CACHE / "warm-2s.mp4", 2, 1280, 720)
+    return warm, _video(CACHE / f"video-{seconds}s-{size[1]}p.mp4", float(seconds), *size)
+
+
 def _case_describe_video(seconds: str) -> float:
     from vmb_agent.sdk import VMB
 
     vmb = VMB()
-    cache = Path(tempfile.gettempdir()) / "vmb-eval-speed"
-    cache.mkdir(exist_ok=True)
-    warm = _video(cache / "warm-2s.mp4", 2, 1280, 720)
-    size = (1920, 1080) if float(seconds) >= 600 else (1280, 720)
-    video = _video(cache / f"video-{seconds}s-{size[1]}p.mp4", float(seconds), *size)
+    warm, video = _videos_for(seconds)
     vmb.describe(warm)
     start = time.perf_counter()
     vmb.describe(video)
@@ -139,6 +147,8 @@ def evaluate_speed(ctx: EvalContext) -> SuiteResult:
         "search": ["1000"] if ctx.quick else ["1000", "10000", "100000"],
     }
     rows = []
+    for seconds in plan["describe_video"]:
+        _videos_for(seconds)
     for case, args in plan.items():
         for arg in args:
             ctx.log(f"  speed: {case} {arg}")
