@@ -10,6 +10,7 @@ folder. ``run_suites`` runs a selection and writes report.json / report.md.
 
 from __future__ import annotations
 
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -29,12 +30,15 @@ class EvalContext:
     quick: bool = False
     seed: int = 0
     log: Callable[[str], None] = field(default=lambda message: None)
+    #: scratch space for generated audio/MIDI/media; a temporary folder removed after the run
+    scratch: Path | None = None
 
     @property
     def work_dir(self) -> Path:
-        path = self.out_dir / "work"
-        path.mkdir(parents=True, exist_ok=True)
-        return path
+        if self.scratch is None:
+            raise RuntimeError("EvalContext.work_dir is only available inside run_suites()")
+        self.scratch.mkdir(parents=True, exist_ok=True)
+        return self.scratch
 
 
 def _suites() -> dict[str, Callable[[EvalContext], SuiteResult]]:
@@ -62,13 +66,18 @@ def run_suites(names: list[str], ctx: EvalContext) -> tuple[list[SuiteResult], P
             raise unknown_name("eval suite", name, table)
     ctx.out_dir.mkdir(parents=True, exist_ok=True)
     results = []
-    for name in names:
-        ctx.log(f"running {name} ...")
-        start = time.perf_counter()
-        result = table[name](ctx)
-        result.seconds = time.perf_counter() - start
-        ctx.log(f"{name}: {'pass' if result.passed else 'FAIL'} in {result.seconds:.1f} s")
-        results.append(result)
+    with tempfile.TemporaryDirectory(prefix="vmb-eval-") as scratch:
+        ctx.scratch = Path(scratch)
+        try:
+            for name in names:
+                ctx.log(f"running {name} ...")
+                start = time.perf_counter()
+                result = table[name](ctx)
+                result.seconds = time.perf_counter() - start
+                ctx.log(f"{name}: {'pass' if result.passed else 'FAIL'} in {result.seconds:.1f} s")
+                results.append(result)
+        finally:
+            ctx.scratch = None
     return results, write_report(results, ctx.out_dir, seed=ctx.seed, quick=ctx.quick)
 
 
