@@ -177,7 +177,9 @@ def music_suite(ctx: EvalContext) -> SuiteResult:
         half = len(ref_features) // 2
         ours = compare_sets(style, generated, "corpus", ref_features)
         naive = compare_sets(f"{style} baseline", baseline, "corpus", ref_features)
-        ceiling = compare_sets("corpus (held-out half)", ref_features[:half], "corpus", ref_features[half:])
+        ceiling = compare_sets(
+            f"{style} corpus (held-out half)", ref_features[:half], "corpus", ref_features[half:]
+        )
         for comp in (ours, naive, ceiling):
             rows.append(
                 {
