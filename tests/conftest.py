@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,15 +15,20 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 
-@pytest.fixture
-def vmb_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A fresh VMB_HOME for this test (settings cache cleared before and after)."""
+def use_home(home: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """Point VMB_HOME at ``home`` for one test, with no allowed-roots or Chroma-server settings
+    leaking in from the environment (settings cache cleared before and after)."""
     from vmb_agent.settings import get_settings
 
-    home = tmp_path / "vmb-home"
     monkeypatch.setenv("VMB_HOME", str(home))
     monkeypatch.delenv("VMB_ALLOWED_ROOTS", raising=False)
     monkeypatch.delenv("VMB_CHROMA_URL", raising=False)
     get_settings.cache_clear()
     yield home
     get_settings.cache_clear()
+
+
+@pytest.fixture
+def vmb_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A fresh VMB_HOME for this test."""
+    yield from use_home(tmp_path / "vmb-home", monkeypatch)

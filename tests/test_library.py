@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -304,16 +305,11 @@ def test_two_processes_adding_at_once(tmp_path: Path) -> None:
 
 
 @pytest.fixture
-def cli_home(filled, monkeypatch: pytest.MonkeyPatch) -> Path:
-    from vmb_agent.settings import get_settings
+def cli_home(filled, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    from conftest import use_home
 
     _, _, home = filled
-    monkeypatch.setenv("VMB_HOME", str(home))
-    monkeypatch.delenv("VMB_CHROMA_URL", raising=False)
-    monkeypatch.delenv("VMB_ALLOWED_ROOTS", raising=False)
-    get_settings.cache_clear()
-    yield home
-    get_settings.cache_clear()
+    yield from use_home(home, monkeypatch)
 
 
 def test_cli_list_show_stats(cli_home: Path) -> None:
