@@ -97,6 +97,7 @@ def test_atomic_output_leaves_nothing_on_failure(tmp_path: Path) -> None:
     with atomic_output(target) as tmp:
         tmp.write_bytes(b"whole")
     assert target.read_bytes() == b"whole"
+    assert target.stat().st_mode & 0o777 == 0o666 & ~_current_umask()
     assert [p.name for p in tmp_path.iterdir()] == ["out.wav"]
 
 
@@ -108,3 +109,11 @@ def test_description_round_trips_through_json() -> None:
     )
     again = MusicDescription.model_validate_json(description.model_dump_json())
     assert again == description
+
+
+def _current_umask() -> int:
+    import os
+
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
