@@ -103,6 +103,7 @@ class TrackStore:
         self._seen_version: int | None = None
         self._index: AttributeIndex | None = None
         self._lock = threading.RLock()
+        self._holding_file_lock = False
 
     # -- opening -------------------------------------------------------------------------------
 
@@ -142,16 +143,19 @@ class TrackStore:
                     ssl=url.scheme == "https",
                     settings=chroma_settings,
                 )
-            else:
-                (self.path / "chroma").mkdir(parents=True, exist_ok=True)
-                self._client = chromadb.PersistentClient(
-                    path=str(self.path / "chroma"), settings=chroma_settings
+            # Under the file lock: two processes creating a new database at once would both
+            # run Chroma's schema migrations ("table collections already exists").
+            with self._file_lock():
+                if not self.server_url:
+                    (self.path / "chroma").mkdir(parents=True, exist_ok=True)
+                    self._client = chromadb.PersistentClient(
+                        path=str(self.path / "chroma"), settings=chroma_settings
+                    )
+                self._collection = self._client.get_or_create_collection(
+                    self.settings.collection,
+                    embedding_function=None,
+                    metadata={"hnsw:space": "cosine"},
                 )
-            self._collection = self._client.get_or_create_collection(
-                self.settings.collection,
-                embedding_function=None,
-                metadata={"hnsw:space": "cosine"},
-            )
         except LibraryError:
             raise
         except Exception as exc:  # noqa: BLE001 -- chromadb raises many kinds
@@ -186,19 +190,31 @@ class TrackStore:
                 for callback in after:
                     callback()
             return
+        with self._lock, self._file_lock():
+            _ = self.collection  # reopen if someone else wrote while we waited
+            yield after
+            stamp = self._version_file()
+            stamp.write_text(f"{os.getpid()}\n")
+            os.utime(stamp)
+            self._seen_version = self._read_version()
+            for callback in after:
+                callback()
+
+    @contextlib.contextmanager
+    def _file_lock(self) -> Iterator[None]:
+        """The cross-process lock of the embedded database (re-entrant within this store: flock
+        would deadlock against a second handle of the same process)."""
+        if self.server_url or self._holding_file_lock:
+            yield
+            return
         self.path.mkdir(parents=True, exist_ok=True)
         with self._lock, open(self.path / "chroma.lock", "a+") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
+            self._holding_file_lock = True
             try:
-                _ = self.collection  # reopen if someone else wrote while we waited
-                yield after
-                stamp = self._version_file()
-                stamp.write_text(f"{os.getpid()}\n")
-                os.utime(stamp)
-                self._seen_version = self._read_version()
-                for callback in after:
-                    callback()
+                yield
             finally:
+                self._holding_file_lock = False
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
     def _index_follows(self, after: list[Callable[[], None]],
