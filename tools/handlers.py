@@ -25,12 +25,13 @@ from vmb_agent.tools.models import (
 )
 
 from vmb_agent.errors import InputError
-from vmb_agent.sdk import VMB, ProgressCallback
+from vmb_agent.sdk import VMB
 from vmb_agent.types import (
     GenerationOverrides,
     GenerationResult,
     IngestReport,
     MusicDescription,
+    ProgressCallback,
     SearchResult,
     TrackInfo,
 )

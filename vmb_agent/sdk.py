@@ -11,7 +11,7 @@ thread, so an event loop (the MCP server) keeps answering while music is generat
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -24,6 +24,7 @@ from vmb_agent.types import (
     IngestReport,
     LibraryStats,
     MusicDescription,
+    ProgressCallback,
     SearchFilters,
     SearchMode,
     SearchResult,
@@ -33,8 +34,6 @@ from vmb_agent.types import (
 if TYPE_CHECKING:  # pragma: no cover
     from vmb_agent.library import Library
 
-#: ``progress(done, total, message)`` — the callback every long operation accepts.
-ProgressCallback = Callable[[float, float | None, str | None], None]
 DescribeKind = Literal["auto", "image", "video", "text"]
 MAX_K = 200
 

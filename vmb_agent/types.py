@@ -11,6 +11,7 @@ edit a description or a set of references and hand it back.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 
@@ -20,6 +21,9 @@ SourceKind = Literal["image", "video", "text"]
 SearchMode = Literal["broad", "targeted", "dual"]
 Scale = Literal["major", "minor"]
 ConditionOrigin = Literal["override", "description", "reference", "default", "video"]
+
+#: ``progress(done, total, message)`` — the callback every long operation accepts.
+ProgressCallback = Callable[[float, float | None, str | None], None]
 
 
 class _Model(BaseModel):
@@ -280,6 +284,7 @@ __all__ = [
     "Measured",
     "MusicAttributes",
     "MusicDescription",
+    "ProgressCallback",
     "SearchFilters",
     "SearchMode",
     "SearchResult",

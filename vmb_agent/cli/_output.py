@@ -10,6 +10,8 @@ from typing import Any
 import click
 from pydantic import BaseModel
 
+from vmb_agent.types import ProgressCallback
+
 json_option = click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 
 
@@ -30,7 +32,7 @@ def emit(value: Any, as_json: bool, render: Callable[[Any], None]) -> None:
 
 
 @contextmanager
-def progress_bar(description: str, *, enabled: bool = True) -> Iterator[Callable[[float, float | None, str | None], None]]:
+def progress_bar(description: str, *, enabled: bool = True) -> Iterator[ProgressCallback]:
     """Yield a ``report(done, total, message)`` callback drawing a rich progress bar on stderr.
 
     The same callback signature is what SDK operations accept as ``progress=``.

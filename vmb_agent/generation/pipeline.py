@@ -31,6 +31,7 @@ from vmb_agent.types import (
     GenerationResult,
     Measured,
     MusicDescription,
+    ProgressCallback,
     TrackInfo,
 )
 
@@ -41,7 +42,7 @@ if TYPE_CHECKING:  # pragma: no cover
 SAMPLE_RATE = 44100
 END_FADE_S = 0.35
 SYNC_TOLERANCE = 0.08  # the tempo may move this much (relative) to land cuts on beats
-Progress = Callable[[float, float | None, str | None], None]
+Progress = ProgressCallback
 
 
 class Generator(Protocol):

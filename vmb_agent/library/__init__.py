@@ -14,7 +14,7 @@ Modules: ``audio_features`` (tempo/key/loudness from audio), ``midi`` (MIDI anal
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -24,6 +24,7 @@ from vmb_agent.types import (
     IngestReport,
     LibraryStats,
     MusicDescription,
+    ProgressCallback,
     SearchFilters,
     SearchMode,
     SearchResult,
@@ -36,7 +37,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from vmb_agent.library.embed import Embedder
     from vmb_agent.library.store import TrackStore
 
-Progress = Callable[[float, float | None, str | None], None]
+Progress = ProgressCallback
 WRITE_BATCH = 16
 MAX_K = 200
 
