@@ -36,7 +36,11 @@ _ROLE_ENERGY = {
     "outro": -0.3,
 }  # fmt: skip
 _BODY_CYCLE = ("theme", "contrast", "theme", "climax", "breakdown")
-MIN_FINAL_BEATS = 2.0
+#: The final chord rings for at least a beat and MIN_FINAL_S (no less than a beat), and otherwise
+#: as little as the bar grid allows: a 2-beat minimum left an 8 s piece at 100 BPM two bars of
+#: music and 3.2 s of held chord, too little rhythm for a listener (or the analysis) to find the beat.
+MIN_FINAL_BEATS = 1.0
+MIN_FINAL_S = 0.75
 DOWNBEAT_BONUS_S = 0.04
 
 
@@ -85,7 +89,8 @@ class Grid:
         """Full bars before the final chord (a loop has no final chord: bars up to the end)."""
         if self.loop:
             return max(1, math.ceil(self.total_beats / self.beats_per_bar - 1e-6))
-        usable = self.total_beats - min(MIN_FINAL_BEATS, self.total_beats / 2)
+        ring = max(MIN_FINAL_BEATS, MIN_FINAL_S / self.beat_s)
+        usable = self.total_beats - min(ring, self.total_beats / 2)
         return max(0, math.floor(usable / self.beats_per_bar + 1e-9))
 
     @property

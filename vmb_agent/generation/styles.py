@@ -428,7 +428,9 @@ GROOVES: dict[str, dict[int, str]] = {
         42: "o-.-o-.-o-.-o-.-",
     },
     "boom_bap": {36: "x-----o--x------", 38: "----x-------x---", 42: "o-.-o-.-o-.-o-.-"},
-    "swing": {51: "x---o-.-x---o-.-", 44: "----o-------o---", 36: ".-------.-------"},
+    # spang-a-lang accented on 2 and 4 with the hi-hat, bass drum feathered on all four beats:
+    # accenting 1 and 3 instead gave fast swing (160-180 BPM) a half-time feel
+    "swing": {51: "o---x-.-o---x-.-", 44: "----o-------o---", 36: ".---.---.---.---"},
     "folk": {36: "x-------o-------", 37: "----o-------o---", 54: "--.---.---.---.-"},
     "epic": {36: "x-----o-x-------", 41: "----o-------o-o-", 38: "------------x---"},
     "chip": {36: "x-------x-------", 38: "----x-------x---", 42: "o-o-o-o-o-o-o-o-"},
