@@ -419,11 +419,8 @@ class _Writer:
         for section in self.plan:
             if not self.active(part, section):
                 continue
-            pattern = (
-                self.thin(cells)
-                if section.energy >= 0.3
-                else [(0.0, self.bpb / 2), (self.bpb / 2, self.bpb / 2)]
-            )
+            calm = section.energy < 0.3 and not self.fast_and_drumless
+            pattern = self.thin(cells) if not calm else [(0.0, self.bpb / 2), (self.bpb / 2, self.bpb / 2)]
             for bar in range(section.start_bar, section.end_bar):
                 bar_start = bar * self.bpb
                 for n, (start, length) in enumerate(
@@ -439,7 +436,12 @@ class _Writer:
                     else:
                         voicing = self.voice(slot.chord, low, high, previous, 4)
                         previous = voicing
-                    accent = 1.08 if abs((start - bar_start) % 2) < 1e-6 else 0.92
+                    on_strong_beat = abs((start - bar_start) % 2) < 1e-6
+                    if self.fast_and_drumless:
+                        # no snare: the comp takes the backbeat (2 and 4), as a drummer would;
+                        # leaning on 1 and 3 under the melody's downbeats felt half time
+                        on_strong_beat = abs((start - bar_start) % 2 - 1) < 1e-6
+                    accent = 1.08 if on_strong_beat else 0.92
                     vel = self.velocity(part, section, accent)
                     down = n % 2 == 0
                     ordered = voicing if down else list(reversed(voicing))
@@ -494,7 +496,10 @@ class _Writer:
         for section in self.plan:
             if not self.active(part, section):
                 continue
-            pattern = self.thin(cells) if section.energy >= 0.25 else [(0.0, float(self.bpb), "R")]
+            # calm sections hold the root for the bar, except in fast drumless music, where
+            # the bass is what marks the beat (a half-time feel otherwise)
+            calm = section.energy < 0.25 and not self.fast_and_drumless
+            pattern = self.thin(cells) if not calm else [(0.0, float(self.bpb), "R")]
             if self.key.mode == "minor" and self.grid.tempo_bpm < SLOW_BPM:
                 # long low roots ring a major third (their 5th harmonic) over a minor key:
                 # keep the bass short and on the root/third
