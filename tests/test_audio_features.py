@@ -95,6 +95,15 @@ def test_tempo_of_rendered_backbeat_is_the_beat_not_an_octave(
     assert abs(features.tempo_bpm / bpm - 1) <= 0.02, features
 
 
+# The metrical level must not depend on the clip's length: with the biased autocorrelation the
+# same 180 BPM groove read 180 for 8-20 s and 90 for 30 s (long lags shrank less).
+@pytest.mark.parametrize("hats", [True, False])
+def test_tempo_level_does_not_depend_on_clip_length(hats: bool) -> None:
+    readings = [analyze_audio(rendered_backbeat(180.0, seconds, hats=hats, bass=True), SR).tempo_bpm
+                for seconds in (8.0, 30.0)]
+    assert all(r is not None and abs(r / 180.0 - 1) <= 0.02 for r in readings), readings
+
+
 @pytest.mark.parametrize(("tonic_hz", "minor", "expected"), [
     (220.0, True, "A minor"),
     (261.63, False, "C major"),

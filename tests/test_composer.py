@@ -193,6 +193,29 @@ def test_pickup_shifts_the_whole_piece() -> None:
     assert max(n.end for i in shifted.instruments for n in i.notes) <= 10.0
 
 
+@pytest.mark.parametrize("tempo", [60.0, 100.0, 137.0, 180.0])
+def test_final_chord_rings_a_beat_and_075_s_at_least_and_little_more(tempo: float) -> None:
+    for duration in (6.0, 8.0, 12.5, 20.0, 61.3):
+        grid = Grid(tempo, 4, duration, loop=False)
+        ring_beats = grid.total_beats - grid.final_beat
+        minimum = max(1.0, 0.75 / grid.beat_s)
+        assert ring_beats >= minimum - 1e-9, (duration, ring_beats)
+        assert ring_beats < minimum + 4, (duration, ring_beats)  # never a whole spare bar
+    # a 2-beat minimum gave 8 s at 100 BPM two bars and 3.2 s of held chord
+    assert Grid(100.0, 4, 8.0, loop=False).n_body_bars == 3
+
+
+def test_fast_music_without_drums_marks_every_beat_even_when_calm() -> None:
+    c = conditions("pop", instruments=["electric guitar", "piano", "synth strings"],
+                   tempo_bpm=180, duration_s=20.0, energy=0.2)
+    piece = compose(c, seed=3)
+    beat_s = 60.0 / 180
+    onsets = sorted(n.start / beat_s for i in piece.midi.instruments for n in i.notes)
+    final = max(onsets)
+    missing = [b for b in range(int(final)) if not any(abs(o - b) < 0.1 for o in onsets)]
+    assert not missing, missing
+
+
 def test_grid_exact_bars_and_final_chord() -> None:
     grid = Grid(120.0, 4, 30.0, loop=False)
     assert grid.n_body_bars == 14 and grid.final_beat == 56
