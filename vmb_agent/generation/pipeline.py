@@ -285,10 +285,10 @@ def measure(rendered: Rendered, requested_duration_s: float) -> Measured:
     except ImportError:  # the library is optional for generation; measure what we can
         analyze_audio = None
     if analyze_audio is not None:
-        from scipy.signal import resample_poly
+        from vmb_agent.dsp import decimate
 
         # the analysis works on mono at 22.05 kHz: hand it that (less memory on long pieces)
-        mono = resample_poly(rendered.audio.mean(axis=1), 1, 2).astype(np.float32)
+        mono = decimate(rendered.audio.mean(axis=1), 2)
         features = analyze_audio(mono, SAMPLE_RATE // 2)
         tempo, key = features.tempo_bpm, features.key
     return Measured(

@@ -13,7 +13,7 @@ No librosa (its numba JIT costs ~25 s per cold process). The pipeline is the cla
    4096-point window, minus the third-harmonic leakage into the fifth) correlated with the
    Albrecht & Shanahan (2013), Krumhansl & Kessler (1982) and Bellman-Budge (2005) major/minor
    key profiles (correlations averaged);
-5. loudness = ITU-R BS.1770 integrated loudness (pyloudnorm), energy/brightness/percussiveness
+5. loudness = ITU-R BS.1770 integrated loudness (vmb_agent.dsp), energy/brightness/percussiveness
    derived from it, the spectral centroid and a median-filter harmonic/percussive split.
 """
 
@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from vmb_agent.dsp import decimate, find_peaks, integrated_loudness
 from vmb_agent.errors import InputError, UnsupportedFormatError
 from vmb_agent.theory import Key
 
@@ -212,6 +213,8 @@ def analyze_audio(samples: np.ndarray, sr: int) -> AudioFeatures:
 def _resample(x: np.ndarray, sr: int, target: int) -> np.ndarray:
     if sr == target:
         return x
+    if sr % target == 0:  # 44.1 -> 22.05 kHz and 22.05 -> 11.025 kHz: no scipy.signal import
+        return decimate(x, sr // target)
     from math import gcd
 
     from scipy.signal import resample_poly
@@ -366,11 +369,8 @@ def estimate_tempo(onset_env: np.ndarray, fps: float, *, prior_bpm: float = TEMP
 
 
 def _pick_onsets(env: np.ndarray, fps: float) -> np.ndarray:
-    from scipy.signal import find_peaks
-
     height = float(np.mean(env) + 0.5 * np.std(env))
-    peaks, _ = find_peaks(env, height=height, distance=max(1, int(0.05 * fps)))
-    return peaks
+    return find_peaks(env, height, max(1, int(0.05 * fps)))
 
 
 def _chroma(y: np.ndarray) -> np.ndarray:
@@ -447,7 +447,4 @@ def _percussive_fraction(mel: np.ndarray) -> float:
 def _loudness_lufs(x: np.ndarray, sr: int) -> float | None:
     if len(x) < int(0.4 * sr) or float(np.max(np.abs(x), initial=0.0)) < 1e-6:
         return None
-    import pyloudnorm
-
-    value = float(pyloudnorm.Meter(sr).integrated_loudness(x.astype(np.float64)))
-    return value if np.isfinite(value) else None
+    return integrated_loudness(x, sr)

@@ -2,9 +2,9 @@
 
 The chain: Reverb -> Compressor (pedalboard) -> Gain (to the loudness target) -> a look-ahead
 limiter (numpy/scipy.ndimage; JUCE's limiter in pedalboard is a makeup-gain compressor), then
-the integrated loudness (ITU-R BS.1770-4, pyloudnorm's K-weighting, vectorised gating) and the
-true peak (4x polyphase oversampling) are measured and corrected until the mix sits at -14 LUFS +-1
-with true peak <= -1 dBTP. ``MasterSettings`` is plain data so styles can tune their room.
+the integrated loudness (ITU-R BS.1770-4, vmb_agent.dsp) and the true peak (4x polyphase
+oversampling) are measured and corrected until the mix sits at -14 LUFS +-1 with true peak
+<= -1 dBTP. ``MasterSettings`` is plain data so styles can tune their room.
 """
 
 from __future__ import annotations
@@ -14,9 +14,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from vmb_agent.dsp import gated_loudness, integrated_loudness, k_weighted_power, lowpass_fir
+
 TARGET_LUFS = -14.0
 TRUE_PEAK_CEILING_DBTP = -1.0
-_SILENCE_LUFS = -70.0
 
 
 @dataclass(frozen=True)
@@ -39,9 +40,7 @@ class MasterReport:
 @functools.lru_cache(maxsize=4)
 def _oversampling_phases(oversample: int, taps_per_phase: int = 12) -> np.ndarray:
     """Polyphase low-pass for true-peak oversampling (BS.1770-4 Annex 2 style: 48 taps for 4x)."""
-    from scipy.signal import firwin
-
-    taps = firwin(oversample * taps_per_phase, 0.9 / oversample, window="blackman") * oversample
+    taps = lowpass_fir(oversample * taps_per_phase, 0.9 / oversample, "blackman") * oversample
     return taps.reshape(taps_per_phase, oversample).T  # (phase, taps)
 
 
@@ -81,93 +80,6 @@ def true_peak_dbtp(audio: np.ndarray, oversample: int = 4) -> float:
             values = padded[chunk[:, None] + offsets[None, :]] @ kernel
             best = max(best, float(np.max(np.abs(values))))
     return 20.0 * float(np.log10(max(best, 1e-12)))
-
-
-@functools.lru_cache(maxsize=8)
-def _k_weighting_sos(sample_rate: int) -> np.ndarray:
-    """pyloudnorm's K-weighting (high shelf + high pass) as second-order sections."""
-    from pyloudnorm.iirfilter import IIRfilter
-    from scipy.signal import tf2sos
-
-    stages = (
-        IIRfilter(4.0, 1 / np.sqrt(2), 1500.0, sample_rate, "high_shelf"),
-        IIRfilter(0.0, 0.5, 38.0, sample_rate, "high_pass"),
-    )
-    sos = np.vstack([tf2sos(stage.b * stage.passband_gain, stage.a) for stage in stages])
-    return sos.astype(np.float32)
-
-
-def k_weighted_power(audio: np.ndarray, sample_rate: int) -> np.ndarray:
-    """Per-sample K-weighted power summed over channels (BS.1770 channel weights 1.0 for L/R),
-    as float32.
-
-    Channels are filtered one at a time as float32 second-order sections (power within 1e-6
-    of float64 filtering) to keep long pieces fast and memory flat."""
-    from scipy.signal import sosfilt
-
-    x = audio if audio.ndim == 2 else audio[:, None]
-    sos = _k_weighting_sos(int(sample_rate))
-    power = np.zeros(x.shape[0], dtype=np.float32)
-    for channel in range(x.shape[1]):
-        y = sosfilt(sos, np.asarray(x[:, channel], dtype=np.float32))
-        np.multiply(y, y, out=y)
-        power += y
-    return power
-
-
-def _chunk_sums(power: np.ndarray, hop: int, weight: np.ndarray | None) -> np.ndarray:
-    """Sums of ``power`` (times ``weight``) over consecutive ``hop``-sample chunks, in float64,
-    a few thousand chunks at a time so no full-length temporary is made."""
-    n_chunks = power.shape[0] // hop
-    p = power[: n_chunks * hop].reshape(n_chunks, hop)
-    w = None if weight is None else weight[: n_chunks * hop].reshape(n_chunks, hop)
-    sums = np.empty(n_chunks, dtype=np.float64)
-    step = 256
-    for i in range(0, n_chunks, step):
-        part = p[i : i + step] if w is None else p[i : i + step] * w[i : i + step]
-        sums[i : i + step] = part.sum(axis=1, dtype=np.float64)
-    return sums
-
-
-def gated_loudness(
-    power: np.ndarray, sample_rate: int, weight: np.ndarray | None = None
-) -> float | None:
-    """BS.1770-4 gating (400 ms blocks, 75 % overlap, -70 LUFS absolute and -10 LU relative
-    gates) over per-sample K-weighted power (times an optional per-sample ``weight``)."""
-    block = round(0.4 * sample_rate)
-    if power.shape[0] < block:
-        return None
-    n_blocks = round((power.shape[0] / sample_rate - 0.4) / 0.1) + 1
-    if block % 4 == 0:  # hops of exactly 100 ms: block sums from 100 ms chunk sums
-        chunks = _chunk_sums(power, block // 4, weight)
-        sums = chunks[:-3] + chunks[1:-2] + chunks[2:-1] + chunks[3:]
-        z = sums[:n_blocks] / block
-    else:
-        weighted = power.astype(np.float64) if weight is None else power * weight.astype(np.float64)
-        cumulative = np.concatenate([[0.0], np.cumsum(weighted)])
-        lows = (np.arange(n_blocks) * (block / 4.0)).astype(np.int64)
-        lows = lows[lows + block <= power.shape[0]]
-        z = (cumulative[lows + block] - cumulative[lows]) / block
-    with np.errstate(divide="ignore"):
-        block_lufs = -0.691 + 10.0 * np.log10(z)
-    gated = z[block_lufs >= _SILENCE_LUFS]
-    if gated.size == 0:
-        return None
-    relative = -0.691 + 10.0 * np.log10(gated.mean()) - 10.0
-    kept = z[(block_lufs > relative) & (block_lufs >= _SILENCE_LUFS)]
-    if kept.size == 0:
-        return None
-    value = float(-0.691 + 10.0 * np.log10(kept.mean()))
-    return value if np.isfinite(value) and value >= _SILENCE_LUFS else None
-
-
-def integrated_loudness(audio: np.ndarray, sample_rate: int) -> float | None:
-    """Integrated loudness in LUFS (ITU-R BS.1770-4; equal to pyloudnorm's to 1e-9 LU, about
-    25x faster), or None for silence or audio shorter than 0.4 s."""
-    x = audio if audio.ndim == 2 else audio[:, None]
-    if x.shape[0] < round(0.4 * sample_rate):
-        return None
-    return gated_loudness(k_weighted_power(x, sample_rate), sample_rate)
 
 
 def _db(x: float) -> float:
