@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import collections
-import itertools
 import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -23,29 +22,19 @@ from pathlib import Path
 
 import numpy as np
 
-from vmb_agent.eval.controls import TEMPI, tempo_hit
+from vmb_agent.eval.controls import ControlCase, build_grid, tempo_hit
 from vmb_agent.generation import style_catalog
-from vmb_agent.theory import MAJOR_NAMES, MINOR_NAMES, parse_key
-
-Case = tuple[str, float, str, float, list[str] | None, int]
+from vmb_agent.theory import parse_key
 
 
-def grid() -> list[Case]:
+def grid() -> list[ControlCase]:
     catalog = style_catalog()
-    rng = np.random.default_rng(2026)
-    cases = []
-    for s_idx, style in enumerate(sorted(catalog)):
-        for tonic, mode in itertools.product(range(12), ("major", "minor")):
-            names = MAJOR_NAMES if mode == "major" else MINOR_NAMES
-            for tempo in TEMPI:
-                duration = (8.0, 12.5, 20.0)[(tonic + s_idx + (mode == "minor") + tempo // 20) % 3]
-                instruments = list(catalog[style])[:3] if tonic % 2 == 0 else None
-                cases.append((style, float(tempo), f"{names[tonic]} {mode}", duration, instruments,
-                              int(rng.integers(0, 2**31 - 1))))  # fmt: skip
-    return cases
+    instruments = {style: list(names)[:3] for style, names in catalog.items()}
+    return build_grid(sorted(catalog), quick=False, seed=2026, style_instruments=instruments,
+                      every_tempo=True)  # fmt: skip
 
 
-def run(cases: list[Case]) -> list[dict]:
+def run(cases: list[ControlCase]) -> list[dict]:
     from vmb_agent.generation import generate_music
     from vmb_agent.settings import get_settings
     from vmb_agent.types import GenerationOverrides
@@ -53,20 +42,22 @@ def run(cases: list[Case]) -> list[dict]:
     settings = get_settings()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        for style, tempo, key, duration, instruments, seed in cases:
-            overrides = GenerationOverrides(style=style, tempo_bpm=tempo, key=key,
-                                            duration_s=duration, instruments=instruments)
-            result = generate_music(None, [], overrides, seed=seed, out_dir=Path(tmp),
+        for case in cases:
+            overrides = GenerationOverrides(style=case.style, tempo_bpm=case.tempo_bpm,
+                                            key=case.key, duration_s=case.duration_s,
+                                            instruments=case.instruments)  # fmt: skip
+            result = generate_music(None, [], overrides, seed=case.seed, out_dir=Path(tmp),
                                     stems=False, video_path=None, settings=settings)  # fmt: skip
             for path in (result.audio_path, result.midi_path):
                 if path:
                     Path(path).unlink(missing_ok=True)
             measured_key = result.measured.key
             rows.append({
-                "style": style, "tempo": tempo, "duration": duration,
-                "instruments": instruments is not None,
-                "tempo_ok": tempo_hit(result.measured.tempo_bpm, tempo, 0.02),
-                "key_ok": measured_key is not None and parse_key(measured_key) == parse_key(key),
+                "style": case.style, "tempo": case.tempo_bpm, "duration": case.duration_s,
+                "instruments": case.instruments is not None,
+                "tempo_ok": tempo_hit(result.measured.tempo_bpm, case.tempo_bpm, 0.02),
+                "key_ok": measured_key is not None
+                and parse_key(measured_key) == parse_key(case.key),
             })  # fmt: skip
     return rows
 
