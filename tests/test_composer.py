@@ -216,6 +216,43 @@ def test_fast_music_without_drums_marks_every_beat_even_when_calm() -> None:
     assert not missing, missing
 
 
+def test_double_time_comping_goes_boom_chick_over_drums() -> None:
+    """Folk at 170 BPM: the guitar's syncopated strum becomes a low note on 1 and 3 and the
+    chord on 2 and 4; the kick plays 1 and 3 evenly."""
+    piece = compose(conditions("folk", tempo_bpm=170, duration_s=20.0, energy=0.7), seed=2)
+    beat_s = 60.0 / 170
+    guitar = next(i for i in piece.midi.instruments if i.name.startswith("acoustic guitar"))
+    by_beat: dict[int, list[int]] = {}
+    for note in guitar.notes:
+        beat = note.start / beat_s - piece.pickup_s / beat_s
+        assert abs(beat - round(beat)) < 0.1, beat  # on the beat, nothing in between
+        by_beat.setdefault(round(beat), []).append(note.pitch)
+    body = [b for b in by_beat if b < 4 * 4]  # the first bars, before any ending
+    assert body
+    for beat in body:
+        pitches = by_beat[beat]
+        if beat % 2 == 0:
+            assert len(pitches) == 1, (beat, pitches)  # boom: one low note
+        else:
+            assert len(pitches) >= 2 and min(pitches) > max(by_beat.get(beat - 1, [0]))  # chick
+    drums = next(i for i in piece.midi.instruments if i.is_drum)
+    kicks = [n for n in drums.notes if n.pitch == 36]
+    kick_beats = {round(n.start / beat_s) % 4 for n in kicks}
+    assert kick_beats <= {0, 2} and kick_beats == {0, 2}
+
+
+def test_double_time_without_drums_puts_the_tune_on_every_beat() -> None:
+    full_bars = {}
+    for tempo in (140.0, 180.0):
+        piece = compose(conditions("ambient", tempo_bpm=tempo, duration_s=32.0), seed=5)
+        onsets = {round(n.start, 6) for n in piece.melody}  # in beats
+        bars = range(int(min(onsets)) // 4, int(max(onsets)) // 4)
+        full = [b for b in bars if all(4 * b + k in onsets for k in range(4))]
+        full_bars[tempo] = len(full) / len(bars)
+    # phrase ends (cadence bars) hold longer notes: a quarter of the bars
+    assert full_bars[180.0] >= 0.6 and full_bars[140.0] <= 0.3, full_bars
+
+
 def test_grid_exact_bars_and_final_chord() -> None:
     grid = Grid(120.0, 4, 30.0, loop=False)
     assert grid.n_body_bars == 14 and grid.final_beat == 56

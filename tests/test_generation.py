@@ -345,6 +345,26 @@ def test_small_controllability_grid(tmp_path: Path, style: str, tempo: float, ke
     assert result.measured.duration_s == pytest.approx(10.0, abs=0.01)
 
 
+@pytest.mark.parametrize(
+    ("style", "tempo", "instruments"),
+    [
+        ("ambient", 160, ["vibraphone", "warm pad", "electric piano"]),
+        ("cinematic", 170, ["french horn", "strings", "harp"]),
+        ("pop", 180, ["electric guitar", "piano", "synth strings"]),
+        ("lofi", 180, None),
+        ("folk", 160, None),
+    ],
+)
+def test_double_time_is_heard_at_the_requested_tempo(
+    tmp_path: Path, style: str, tempo: float, instruments: list[str] | None
+) -> None:
+    """150-180 BPM in styles at home at 70-120 (and without drums): the half-time reading was
+    the usual miss; the double-time writing makes the requested beat the one measured."""
+    result = run(tmp_path, style=style, tempo_bpm=tempo, key="G minor", duration_s=12,
+                 instruments=instruments, seed=4)  # fmt: skip
+    assert result.measured.tempo_bpm == pytest.approx(tempo, rel=0.02)
+
+
 def test_cli_score_writes_the_named_video(tmp_path: Path, vmb_home: Path) -> None:
     import av
 

@@ -46,6 +46,14 @@ ROLE_MIX = {
 }  # fmt: skip
 SLOW_BPM = 90.0
 FAST_BPM = 110.0
+#: Double time: from here on the accompaniment marks every beat itself (see _Writer.write_stride).
+DOUBLE_TIME_BPM = 150.0
+#: comping patterns that already sound on every beat (kept at double time)
+_EVERY_BEAT_COMPS = {"quarters", "rock8"}
+#: velocity accent of double-time accompaniment: it keeps the time, so it sits up in the mix
+STRIDE_ACCENT = 1.25
+#: melody rhythm cells with a note on every beat (styles.MELODY_CELLS)
+BEAT_MELODY = 3
 _ROLE_ORDER = {r: i for i, r in enumerate(("melody", "counter", "chords", "arp", "pad", "bass"))}
 
 
@@ -321,6 +329,7 @@ class _Writer:
         self.fast_and_drumless = grid.tempo_bpm >= FAST_BPM and not any(
             p.role == "drums" for p in parts
         )
+        self.double_time = grid.tempo_bpm >= DOUBLE_TIME_BPM
 
     def on_pulse(self, onset: float) -> bool:
         return abs(onset / self.pulse - round(onset / self.pulse)) < 1e-6
@@ -408,7 +417,50 @@ class _Writer:
             for pitch in voicing:
                 self.add(index, pitch, slot.start, slot.end - slot.start - 0.05, vel)
 
+    def write_stride(self, index: int, part: Part, every_beat: bool) -> None:
+        """Double-time accompaniment: a low root or fifth on 1 and 3, the chord on 2 and 4
+        ("boom-chick", as a stride pianist or a bluegrass guitarist keeps time), or, with no
+        drums, the low note and the chord together on every beat.
+
+        A groove built for 70-120 BPM (a syncopated strum, a boom-bap comp, one chord per bar)
+        repeats every half bar or bar, and at 150-180 BPM that is what a listener (and the
+        tempo analysis) takes for the beat: the music feels half time. Onsets on every beat,
+        low and high alternating as a kick and a snare do, keep the requested beat the felt one.
+        """
+        low, high = self.register(part)
+        # the bass falls on the bar's strong beats: 1 and 3 in 4/4, 1 and 4 in 6/4, 1 otherwise
+        booms = {0, self.bpb // 2} if self.bpb >= 4 and self.bpb % 2 == 0 else {0}
+        previous: list[int] | None = None
+        for section in self.plan:
+            if not self.active(part, section):
+                continue
+            for bar in range(section.start_bar, section.end_bar):
+                bar_start = bar * self.bpb
+                for beat in range(self.bpb):
+                    start = bar_start + beat
+                    if start >= self.grid.final_beat - 1e-6:
+                        break
+                    chord = self.chord_at(start).chord
+                    length = min(1.0, self.grid.final_beat - start)
+                    boom = beat in booms
+                    if boom or every_beat:
+                        # alternating bass: the root, then the fifth on the next strong beat
+                        # (the next bar's in 2/4 and 3/4; the off beats when every beat has one)
+                        fifth = not boom if every_beat else beat > 0 or (len(booms) == 1 and bar % 2)
+                        tone = chord.triad[2] if fifth else chord.root
+                        self.add(index, nearest_pitch([tone], low, low - 5, low + 7), start,
+                                 length * 0.9, self.velocity(part, section, STRIDE_ACCENT))  # fmt: skip
+                    if not boom or every_beat:
+                        voicing = self.voice(chord, low + 8, high, previous, 3)
+                        previous = voicing
+                        vel = self.velocity(part, section, STRIDE_ACCENT - 0.1 * (not every_beat))
+                        for pitch in voicing:
+                            self.add(index, pitch, start, length * 0.6, vel)
+
     def write_comp(self, index: int, part: Part) -> None:
+        if self.double_time and (self.fast_and_drumless or part.pattern not in _EVERY_BEAT_COMPS):
+            self.write_stride(index, part, every_beat=self.fast_and_drumless)
+            return
         cells = st.COMP_PATTERNS.get(part.pattern, st.COMP_PATTERNS["halves"])
         if self.fast_and_drumless:  # nothing else marks the beat: comp on every beat
             cells = st.COMP_PATTERNS["quarters"]
@@ -456,6 +508,9 @@ class _Writer:
                         )
 
     def write_arp(self, index: int, part: Part) -> None:
+        if self.double_time and self.fast_and_drumless:
+            self.write_stride(index, part, every_beat=True)
+            return
         cells = st.ARP_PATTERNS.get(part.pattern, st.ARP_PATTERNS["up8"])
         if self.fast_and_drumless or (
             self.grid.tempo_bpm >= FAST_BPM and min(b[0] for b in cells[1:]) >= 1.0
@@ -545,7 +600,9 @@ class _Writer:
         return below[-1] if below else target - 1
 
     def write_drums(self, index: int, part: Part) -> None:
-        groove = st.GROOVES.get(part.pattern, st.GROOVES["pop"])
+        groove = dict(st.GROOVES.get(part.pattern, st.GROOVES["pop"]))
+        if self.double_time and part.pattern in st.DOUBLE_TIME_KICK:
+            groove[st.KICK] = st.DOUBLE_TIME_KICK[part.pattern]
         fill = st.FILLS[st.GROOVE_FILL.get(part.pattern, "default")]
         steps = self.bpb * 4
         for s_index, section in enumerate(self.plan):
@@ -641,8 +698,11 @@ class _Writer:
             density = int(np.clip(round(self.material.density * 1.6 - 0.3), 0, 2))
         if density == 0 and self.grid.tempo_bpm >= FAST_BPM:
             density = 1  # half notes at a fast tempo drag the felt pulse to half time
+        if self.double_time and self.fast_and_drumless:
+            # a tune on the half-note grid is what sets the beat when nothing else does
+            density = BEAT_MELODY
         motif_a = self.material.motif or self.make_motif(density)
-        motif_b = self.make_motif(max(0, density - 1) if density > 0 else 0)
+        motif_b = self.make_motif(density if density == BEAT_MELODY else max(0, density - 1))
         contrast_a = self.make_motif(density)
         seen: dict[str, int] = {}
         for section in self.plan:

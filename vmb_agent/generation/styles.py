@@ -441,8 +441,13 @@ FILLS: dict[str, dict[int, str]] = {
     "toms": {45: "------------oo--", 41: "--------------ox", 36: "x---------------"},
     "swing": {38: "------------.-o-", 51: "x---o-.-x-------"},
 }
+#: kick lines for double time (composer.DOUBLE_TIME_BPM and up): a kick on 1 only, or a weak
+#: one on 3, makes a 150-180 BPM groove repeat by the bar and feel half time; even kicks on 1
+#: and 3 under the backbeat keep the beat where it was asked for
+DOUBLE_TIME_KICK = {"boom_bap": "x-------x-------", "folk": "x-------x-------"}
 GROOVE_FILL = {"epic": "toms", "swing": "swing"}
 CRASH = 49
+KICK = 36
 ACCENT_VELOCITY = {"x": 1.0, "o": 0.78, ".": 0.45}
 
 #: bass pattern -> (onset beat, length beats, tone): R root, 5 fifth, 8 octave, 3 third,
@@ -507,6 +512,12 @@ MELODY_CELLS: dict[int, list[list[tuple[float, float]]]] = {
         [(0, 1), (1, 0.5), (1.5, 0.5), (2, 0.5), (2.5, 0.5), (3, 0.5), (3.5, 0.5)],
         [(0, 0.5), (0.5, 1), (1.5, 0.5), (2, 1), (3, 1)],
     ],
+    3: [  # a note on every beat: double-time melodies without drums (see the composer)
+        [(0, 1), (1, 1), (2, 1), (3, 1)],
+        [(0, 1), (1, 0.5), (1.5, 0.5), (2, 1), (3, 1)],
+        [(0, 1), (1, 1), (2, 1), (3, 0.5), (3.5, 0.5)],
+        [(0, 0.5), (0.5, 0.5), (1, 1), (2, 1), (3, 1)],
+    ],
 }
 CADENCE_CELLS: list[list[tuple[float, float]]] = [[(0, 1), (1, 1), (2, 2)], [(0, 2), (2, 2)]]
 
@@ -564,6 +575,7 @@ __all__ = [
     "ARP_PATTERNS",
     "BASS_PATTERNS",
     "COMP_PATTERNS",
+    "DOUBLE_TIME_KICK",
     "GROOVES",
     "MELODY_CELLS",
     "ROLES",
