@@ -179,7 +179,15 @@ def evaluate_speed(ctx: EvalContext) -> SuiteResult:
         ("search p95 at 100k tracks (s)", ("search", "100000"), "seconds", 0.15),
     ]
     for name, key, field, threshold in targets:
-        if key in by:
+        if key not in by:
+            continue
+        if ctx.quick and field == "seconds":
+            # The quick subset runs inside the test suite, beside other work on a shared 2-core
+            # machine: wall time there guards against gross regressions (2x the target) while
+            # the report still says whether the target was met. The full run (`vmb eval
+            # speed`, `make eval`) and benchmarks/ enforce the target itself.
+            result.checks.append(Check(name, by[key][field], 2 * threshold, "<=", target=threshold))
+        else:
             result.checks.append(Check(name, by[key][field], threshold, "<="))
     searches = [r for r in rows if r["case"] == "search"]
     if len(searches) > 1:
