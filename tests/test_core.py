@@ -13,7 +13,7 @@ from vmb_agent.errors import (
     UnknownNameError,
     check_range,
 )
-from vmb_agent.files import PathPolicy, atomic_output
+from vmb_agent.files import PathPolicy, atomic_output, atomic_outputs
 from vmb_agent.theory import (
     gm_program_to_instrument,
     instrument_program,
@@ -117,3 +117,18 @@ def _current_umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def test_atomic_outputs_appear_together_or_not_at_all(tmp_path: Path) -> None:
+    """If a later rename fails (here the target is a folder), the files already renamed go too."""
+    blocked = tmp_path / "b.png"
+    blocked.mkdir()
+    with pytest.raises(OSError), atomic_outputs([tmp_path / "a.wav", blocked]) as temps:
+        for tmp in temps:
+            tmp.write_bytes(b"data")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["b.png"]  # a.wav was taken back
+    with atomic_outputs([tmp_path / "a.wav", tmp_path / "c.mid"]) as temps:
+        for tmp in temps:
+            tmp.write_bytes(b"data")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.wav", "b.png", "c.mid"]
+

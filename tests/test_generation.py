@@ -160,6 +160,40 @@ def test_blending_weights_and_octave_folding(tmp_path: Path) -> None:
         blend([a, b], weights=[1.0])
 
 
+def test_reference_weights_steer_the_blend_and_are_reported(tmp_path: Path) -> None:
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    slow = midi_reference(tmp_path / "a", tempo_bpm=80, key="F major", style="folk")
+    fast = midi_reference(tmp_path / "b", tempo_bpm=150, key="D minor")
+    slow = slow.model_copy(update={"id": "slow"})
+    fast = fast.model_copy(update={"id": "fast"})
+    for weights, key in (([1.0, 4.0], "D minor"), ([4.0, 1.0], "F major")):
+        c = resolve_conditions(None, blend([analyze_reference(slow), analyze_reference(fast)],
+                                           weights), GenerationOverrides(duration_s=8))  # fmt: skip
+        assert c.key == key and c.origins["key"] == "reference"
+        assert c.reference_ids == ["slow", "fast"]
+        assert c.reference_weights == [w / 5 for w in weights]
+    by_rank = resolve_conditions(None, [slow, fast], GenerationOverrides(duration_s=8))
+    assert by_rank.reference_weights == pytest.approx([2 / 3, 1 / 3], abs=1e-4)
+    result = generate_music(None, [slow, fast], GenerationOverrides(duration_s=6), seed=1,
+                            reference_weights=[0.0, 1.0], out_dir=tmp_path / "o", stems=False,
+                            video_path=None, settings=get_settings())  # fmt: skip
+    assert result.requested.key == "D minor" and result.requested.reference_weights == [0.0, 1.0]
+
+
+def test_energy_the_description_never_set_comes_from_the_references(tmp_path: Path) -> None:
+    import dataclasses
+
+    features = analyze_reference(midi_reference(tmp_path))
+    blended = blend([dataclasses.replace(features, energy=0.9)])
+    silent = description(genres=["jazz"])  # energy and valence left at the model's default
+    c = resolve_conditions(silent, blended, GenerationOverrides())
+    assert (c.energy, c.origins["energy"]) == (0.9, "reference")
+    assert c.origins["valence"] == "default"
+    said = resolve_conditions(description(genres=["jazz"], energy=0.2), blended, GenerationOverrides())
+    assert (said.energy, said.origins["energy"]) == (0.2, "description")
+
+
 def test_unreadable_reference_is_an_input_error(tmp_path: Path) -> None:
     bad = tmp_path / "bad.mid"
     bad.write_bytes(b"MThd\x00\x00\x00\x06junk")
@@ -183,6 +217,13 @@ def test_generate_writes_exact_mastered_outputs(tmp_path: Path) -> None:
     assert result.duration_s == pytest.approx(7.5, abs=0.01)
     m = result.measured
     assert m.loudness_lufs == pytest.approx(-14.0, abs=1.0) and m.true_peak_dbtp <= -1.0
+    # measured on the audio as written (the end fade included), not before it
+    from vmb_agent.dsp import integrated_loudness
+    from vmb_agent.rendering.master import true_peak_dbtp
+
+    written, _ = soundfile.read(result.audio_path, dtype="float32")
+    assert integrated_loudness(written, 44100) == pytest.approx(m.loudness_lufs, abs=0.02)
+    assert true_peak_dbtp(written) == pytest.approx(m.true_peak_dbtp, abs=0.02)
     assert m.tempo_bpm == pytest.approx(120, rel=0.02)
     assert m.key == "C major"
     pm = pretty_midi.PrettyMIDI(result.midi_path)
@@ -210,8 +251,14 @@ def test_loop_is_exact_and_seamless(tmp_path: Path) -> None:
     result = run(tmp_path, style="electronic", tempo_bpm=124, duration_s=8, loop=True)
     audio, _ = soundfile.read(result.audio_path)
     assert audio.shape[0] == 8 * 44100
-    beats = 8 * result.requested.tempo_bpm / 60
-    assert abs(beats - round(beats)) < 1e-6  # a whole number of beats
+    bars = 8 * result.requested.tempo_bpm / 60 / 4
+    assert abs(bars - round(bars)) < 1e-6  # whole bars: the meter runs on across the repeat
+    assert result.requested.tempo_bpm == 120 and result.requested.origins["tempo_bpm"] == "loop"
+    waltz = resolve_conditions(None, None, GenerationOverrides(
+        duration_s=10, tempo_bpm=100, time_signature="3/4", loop=True))  # fmt: skip
+    assert waltz.tempo_bpm == pytest.approx(108) and waltz.origins["tempo_bpm"] == "loop"
+    fits = resolve_conditions(None, None, GenerationOverrides(duration_s=8, tempo_bpm=120, loop=True))
+    assert fits.tempo_bpm == 120 and fits.origins["tempo_bpm"] == "override"
     # no fade-out: the end is as loud as the start (it runs straight back into it)
     tail = np.sqrt(np.mean(audio[-4410:] ** 2))
     assert tail > 0.1 * np.sqrt(np.mean(audio**2))
@@ -306,8 +353,14 @@ def test_cli_generate_json_and_readable(tmp_path: Path, vmb_home: Path) -> None:
     ("args", "pattern"),
     [
         (["--tempo", "500"], "tempo=500.0 is out of range"),
-        (["--duration", "0"], "duration=0.0 is out of range"),
-        (["--style", "polka"], "unknown style 'polka'"),
+        (["--duration", "0"], "duration_s=0 is out of range; allowed: 0.5 to 600 s"),
+        (["--duration", "601"], "duration_s=601 is out of range; allowed: 0.5 to 600 s"),
+        (["--time-signature", "foo"], "unknown time signature 'foo'. Allowed: 2/4, 3/4, 4/4"),
+        (["--reference", "nope"], "no track with id 'nope'"),
+        (["--reference", "abc:heavy"], "the weight 'heavy' is not a number"),
+        (["--reference", "a:1", "--reference", "b:-1"], "one non-negative number per reference"),
+        (["--loop", "--duration", "0.6", "--tempo", "60"], "whole bars"),
+        (["--style", "polka"], "unknown style 'polka'. Did you mean 'folk'? Allowed: ambient, "),
         (["--instruments", "kazoo"], "unknown instrument 'kazoo'"),
         (["--key", "Q"], "cannot parse key"),
         (["--description", "missing.json"], "description file not found"),
@@ -321,6 +374,64 @@ def test_cli_bad_input_exits_2_with_one_line(
     assert out.stderr.startswith("error: ") and pattern in out.stderr
     assert out.stderr.count("\n") == 1 and "Traceback" not in out.stderr
     assert not (tmp_path / "o").exists() or list((tmp_path / "o").iterdir()) == []
+
+
+def test_cli_score_refuses_a_video_without_pictures_and_a_bad_style(
+    tmp_path: Path, vmb_home: Path
+) -> None:
+    from tests.test_rendering import make_audio_only_mp4, make_video
+
+    sound = make_audio_only_mp4(tmp_path / "sound.mp4")
+    video = make_video(tmp_path / "clip.mp4", 2.0)
+    for args, pattern in [
+        ([str(sound)], "no video stream"),
+        ([str(video), "--style", "polka"], "Did you mean 'folk'"),
+    ]:
+        out = vmb("score", *args, "--out", str(tmp_path / "o"), cwd=tmp_path)
+        assert out.returncode == 2 and out.stderr.startswith("error: "), out.stderr
+        assert pattern in out.stderr and out.stderr.count("\n") == 1
+        assert not (tmp_path / "o").exists() or list((tmp_path / "o").iterdir()) == []
+
+
+# -- the SDK: the same checks, the same one-line errors ----------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "pattern"),
+    [
+        ({"overrides": {"tempo_bpm": 400}}, OutOfRangeError, "tempo_bpm=400 is out of range; allowed: 30 to 300"),
+        ({"overrides": {"duration_s": 0.3}}, OutOfRangeError, "allowed: 0.5 to 600"),
+        ({"overrides": {"time_signature": "5/4"}}, UnknownNameError, "Allowed: 2/4, 3/4, 4/4"),
+        ({"overrides": {"colour": "red"}}, InputError, "unknown field 'colour' (allowed: style, "),
+        ({"description": {"text": 5}}, InputError, "description: text=5"),
+        ({"reference_ids": ["no-such-track"]}, VMBError, "no track with id 'no-such-track'"),
+        ({"reference_weights": [1.0]}, InputError, "reference_weights needs reference_ids"),
+        ({"reference_ids": ["a", "b"], "reference_weights": [1.0]}, InputError, "do not fit 2"),
+        ({"reference_ids": ["a"], "reference_weights": [float("nan")]}, InputError, "non-negative"),
+    ],
+)  # fmt: skip
+def test_sdk_bad_input_is_one_line_and_writes_nothing(
+    tmp_path: Path, vmb_home: Path, call: dict, error: type, pattern: str
+) -> None:
+    from vmb_agent.sdk import VMB
+
+    call = {"description": "calm piano", **call}
+    with pytest.raises(error) as info:
+        VMB().generate(call.pop("description"), out_dir=tmp_path / "o", **call)
+    assert pattern in str(info.value) and "\n" not in str(info.value)
+    assert not (tmp_path / "o").exists() or list((tmp_path / "o").iterdir()) == []
+
+
+def test_sdk_score_checks_overrides_before_reading_the_video(tmp_path: Path, vmb_home: Path) -> None:
+    """A bad style is reported at once, not after the video's analysis (here: the "video" is
+    not one at all, and the style error still comes first)."""
+    from vmb_agent.sdk import VMB
+
+    corrupt = tmp_path / "clip.mp4"
+    corrupt.write_bytes(b"\x00" * 4096)
+    with pytest.raises(UnknownNameError, match="Did you mean 'jazz'"):
+        VMB().score(corrupt, overrides={"style": "jaz"}, out_dir=tmp_path / "o")
+    assert not (tmp_path / "o").exists()
 
 
 def test_vmb_error_tree() -> None:
@@ -373,10 +484,12 @@ def test_cli_score_writes_the_named_video(tmp_path: Path, vmb_home: Path) -> Non
     video = make_video(tmp_path / "clip.mp4", 3.0)
     target = tmp_path / "scored" / "clip-scored.mp4"
     out = vmb("score", str(video), "--out", str(target), "--seed", "1", "--references", "0",
-              "--json", cwd=tmp_path)  # fmt: skip
+              "--stems", "--json", cwd=tmp_path)  # fmt: skip
     assert out.returncode == 0, out.stderr
     data = json.loads(out.stdout)
     assert data["video_path"] == str(target) and target.is_file()
+    assert data["stems"] and all(Path(p).parent == target.parent for p in data["stems"])
+    assert not [p for p in target.parent.iterdir() if ".part" in p.name]
     with av.open(str(target)) as scored:
         assert scored.streams.video and scored.streams.audio
     missing = vmb("score", str(tmp_path / "nope.mp4"), cwd=tmp_path)

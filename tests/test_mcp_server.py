@@ -37,6 +37,7 @@ def make_media(folder: Path) -> dict[str, Path]:
     import numpy as np
     import pretty_midi
     from PIL import Image
+    from test_rendering import make_audio_only_mp4
 
     folder.mkdir(parents=True, exist_ok=True)
     media: dict[str, Path] = {}
@@ -81,6 +82,7 @@ def make_media(folder: Path) -> dict[str, Path]:
     for suffix in ("jpg", "mp4", "wav", "mid"):
         media[f"corrupt_{suffix}"] = folder / f"corrupt.{suffix}"
         media[f"corrupt_{suffix}"].write_bytes(garbage)
+    media["audio_only"] = make_audio_only_mp4(folder / "sound.mp4")  # no picture in it
     media["text"] = folder / "notes.txt"
     media["text"].write_text("not an image")
     media["escape"] = folder / "escape.png"
@@ -297,6 +299,14 @@ def hostile_calls(media: dict[str, Path], home: Path) -> list[tuple[str, dict[st
             {"description": "calm", "overrides": {"instruments": ["kazoo-blaster"]}},
         ),
         ("generate_music", {"description": "calm piano", "overrides": {"style": "no-such-style"}}),
+        ("generate_music", {"description": "calm piano", "overrides": {"time_signature": "foo"}}),
+        ("generate_music", {"description": "calm piano", "overrides": {"duration_s": 0.2}}),
+        ("generate_music", {"description": "calm", "overrides": {"loop": True, "duration_s": 0.6,
+                                                                 "tempo_bpm": 60}}),
+        ("generate_music", {"description": "calm piano", "reference_weights": [1.0]}),
+        ("generate_music", {"description": "calm piano", "reference_ids": ["a", "b"],
+                            "reference_weights": [1.0, -2.0]}),
+        ("generate_music", {"description": "calm piano", "video_path": str(media["audio_only"])}),
         ("index_music", {"paths": []}),
         ("index_music", {"paths": [outside]}),
         ("index_music", {"paths": ["../../etc/passwd"]}),
@@ -304,6 +314,8 @@ def hostile_calls(media: dict[str, Path], home: Path) -> list[tuple[str, dict[st
         ("score_video", {"path": str(media["corrupt_mp4"])}),
         ("score_video", {"path": outside}),
         ("score_video", {"path": str(media["video"]), "n_references": 100}),
+        ("score_video", {"path": str(media["audio_only"])}),
+        ("score_video", {"path": str(media["video"]), "overrides": {"style": "polka"}}),
         ("get_track", {"id": "no-such-track"}),
         ("get_track", {"id": ""}),
         ("get_track", {"id": 5}),
@@ -322,10 +334,29 @@ def test_hostile_inputs_are_one_line_tool_errors_and_the_server_keeps_serving(
             crashes = []
             for tool, arguments in hostile_calls(media, home):
                 result = await session.call_tool(tool, arguments)
-                text = error_text(result)
+                text = error_text(result)  # an error, on one line
                 if text.strip() == f"Error executing tool {tool}":  # an unexpected exception
                     crashes.append((tool, arguments))
             assert not crashes, f"these inputs crashed instead of a clear error: {crashes}"
+            # ... and the message says what was wrong and what is allowed
+            said = {
+                "Allowed: 2/4, 3/4, 4/4": ("generate_music", {"description": "calm", "overrides":
+                                           {"time_signature": "foo"}}),
+                "allowed: 0.5 to 600": ("generate_music", {"description": "calm", "overrides":
+                                          {"duration_s": 0.2}}),
+                "whole bars": ("generate_music", {"description": "calm", "overrides": {
+                               "loop": True, "duration_s": 0.6, "tempo_bpm": 60}}),
+                "needs reference_ids": ("generate_music", {"description": "calm",
+                                        "reference_weights": [1.0]}),
+                "no video stream": ("score_video", {"path": str(media["audio_only"])}),
+                "Did you mean 'folk'": ("score_video", {"path": str(media["video"]),
+                                        "overrides": {"style": "polka"}}),
+            }  # fmt: skip
+            for expected, (tool, arguments) in said.items():
+                text = error_text(await session.call_tool(tool, arguments))
+                assert expected in text, (expected, text)
+            outputs = home / "outputs"  # nothing half-written (or whole) by a refused call
+            assert not outputs.exists() or list(outputs.iterdir()) == []
             # a corrupt audio file is reported per file, not as a crash
             report = structured(
                 await session.call_tool("index_music", {"paths": [str(media["corrupt_wav"])]})

@@ -55,6 +55,16 @@ def make_video(path: Path, seconds: float = 2.0, audio: bool = False) -> Path:
     return path
 
 
+def make_audio_only_mp4(path: Path, seconds: float = 1.0) -> Path:
+    """A real MP4 with an AAC track and no picture: what `score` must refuse."""
+    import imageio_ffmpeg
+
+    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-loglevel", "error", "-f", "lavfi",
+                    "-i", f"sine=frequency=440:duration={seconds}", "-c:a", "aac", str(path)],
+                   check=True)  # fmt: skip
+    return path
+
+
 def test_render_midi_gives_stereo_float32_with_sound_and_exact_length() -> None:
     audio = render_midi(scale_midi())
     assert audio.dtype == np.float32 and audio.ndim == 2 and audio.shape[1] == 2

@@ -76,7 +76,7 @@ def generate_music(
 
     `description` is the MusicDescription from describe_visuals (after any edits) or free text.
     `reference_ids` are library track ids from search_music whose tempo, key, instruments and
-    harmony guide the result. `overrides` (and the `duration_s` shortcut) win over both. Returns
+    harmony guide the result, blended by `reference_weights` if given. `overrides` (and the `duration_s` shortcut) win over both. Returns
     file paths (WAV audio, MIDI, piano-roll PNG, optional stems / muxed video), `requested` (the
     resolved conditions and where each came from) and `measured` (tempo, key, loudness of the
     audio actually rendered). Audio comes back as a path and a vmb://outputs/... resource link.
@@ -88,6 +88,7 @@ def generate_music(
     return vmb.generate(
         args.description,
         reference_ids=args.reference_ids,
+        reference_weights=args.reference_weights,
         overrides=overrides,
         seed=args.seed,
         out_dir=args.out_dir,
@@ -119,6 +120,7 @@ def score_video(vmb: VMB, args: ScoreVideoInput, progress: ProgressCallback) -> 
         overrides=args.overrides,
         seed=args.seed,
         n_references=args.n_references,
+        stems=args.stems,
         progress=progress,
     )
 
@@ -207,25 +209,12 @@ def validate_arguments(spec: ToolSpec, arguments: dict) -> ToolInput:
 
 def validation_message(tool: str, exc: Exception) -> str:
     """One line naming each bad argument, its value and what is allowed."""
-    from pydantic import ValidationError
+    from vmb_agent.errors import validation_problems
 
-    if not isinstance(exc, ValidationError):
-        return f"{tool}: invalid arguments: {exc}"
-    problems = []
-    for err in exc.errors()[:4]:
-        where = ".".join(str(p) for p in err["loc"]) or "arguments"
-        shown = repr(err.get("input"))
-        if len(shown) > 60:
-            shown = shown[:57] + "..."
-        if err["type"] == "missing":
-            problems.append(f"{where} is required")
-        elif err["type"] == "extra_forbidden":
-            allowed = ", ".join(spec_fields(tool))
-            problems.append(f"unknown argument {where!r} (allowed: {allowed})")
-        else:
-            problems.append(f"{where}={shown}: {err['msg']}")
-    more = f" (+{exc.error_count() - 4} more)" if exc.error_count() > 4 else ""
-    return f"{tool}: " + "; ".join(problems) + more + "."
+    problems = validation_problems(
+        exc, model=INPUT_MODELS.get(tool), allowed_fields=spec_fields(tool)
+    )
+    return f"{tool}: " + problems.replace("unknown field", "unknown argument") + "."
 
 
 def spec_fields(tool: str) -> list[str]:

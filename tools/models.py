@@ -86,8 +86,14 @@ class GenerateMusicInput(ToolInput):
         description="Ids of library tracks (from search_music matches[].id) whose tempo, key, "
         "instrumentation and harmony should guide the result.",
     )
+    reference_weights: list[float] | None = Field(
+        None,
+        max_length=MAX_REFERENCES,
+        description="One weight per reference_ids entry, in the same order: its share of the "
+        "blend (e.g. [3, 1]). Default 1, 1/2, 1/3 ... by order.",
+    )
     duration_s: float | None = Field(
-        None, gt=0, le=600, description="Length in seconds (shortcut for overrides.duration_s)."
+        None, ge=0.5, le=600, description="Length in seconds (shortcut for overrides.duration_s)."
     )
     overrides: GenerationOverrides | None = Field(
         None,
@@ -141,6 +147,7 @@ class ScoreVideoInput(ToolInput):
         max_length=MAX_PATH_CHARS,
         description="Folder for the files; default VMB_HOME/outputs.",
     )
+    stems: bool = Field(False, description="Also write one WAV per instrument.")
 
 
 class GetTrackInput(ToolInput):

@@ -107,24 +107,37 @@ def _umask() -> int:
 def atomic_output(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; on success it is renamed onto ``path``
     atomically, on any error it is deleted, so readers never see a half-written file."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(
-        prefix=f".{target.stem}.", suffix=f".part{target.suffix}", dir=target.parent
-    )
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
+    with atomic_outputs([path]) as (tmp,):
         yield tmp
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; outputs get the usual mode
-        os.replace(tmp, target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 @contextlib.contextmanager
 def atomic_outputs(paths: Sequence[str | os.PathLike[str]]) -> Iterator[list[Path]]:
-    """Like :func:`atomic_output` for a set of files that must appear together or not at all."""
-    with contextlib.ExitStack() as stack:
-        yield [stack.enter_context(atomic_output(p)) for p in paths]
+    """Temporary paths beside ``paths`` for a set of files that must appear together or not at
+    all: on success each is renamed onto its target; if the body or any rename fails, every
+    temporary file is deleted and the targets already renamed are removed again."""
+    targets = [Path(p) for p in paths]
+    temps: list[Path] = []
+    try:
+        for target in targets:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp_name = tempfile.mkstemp(
+                prefix=f".{target.stem}.", suffix=f".part{target.suffix}", dir=target.parent
+            )
+            os.close(fd)
+            temps.append(Path(tmp_name))
+        yield list(temps)
+        mode = 0o666 & ~_umask()  # mkstemp makes 0600; outputs get the usual mode
+        renamed: list[Path] = []
+        try:
+            for tmp, target in zip(temps, targets, strict=True):
+                os.chmod(tmp, mode)
+                os.replace(tmp, target)
+                renamed.append(target)
+        except BaseException:
+            for target in renamed:
+                target.unlink(missing_ok=True)
+            raise
+    finally:
+        for tmp in temps:
+            tmp.unlink(missing_ok=True)

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from vmb_agent.errors import InputError, check_range
+from vmb_agent.errors import InputError, check_range, validated
 from vmb_agent.files import PathPolicy
 from vmb_agent.settings import Settings, get_settings
 from vmb_agent.types import (
@@ -81,11 +81,20 @@ class VMB:
             policy=self.policy,
         )
 
+    @staticmethod
+    def _overrides(overrides: GenerationOverrides | dict | None) -> GenerationOverrides:
+        """Validated overrides: pydantic's checks, then names and ranges (one-line errors)."""
+        from vmb_agent.generation.conditions import check_overrides
+
+        checked = validated(GenerationOverrides, overrides or {}, "overrides")
+        check_overrides(checked)
+        return checked
+
     def _as_description(self, description: MusicDescription | str | dict | None) -> MusicDescription | None:
         if description is None or isinstance(description, MusicDescription):
             return description
         if isinstance(description, dict):
-            return MusicDescription.model_validate(description)
+            return validated(MusicDescription, description, "description")
         if isinstance(description, str):
             if not description.strip():
                 raise InputError("the description text is empty; describe the music in words.")
@@ -123,7 +132,7 @@ class VMB:
             raise InputError(f"unknown search mode {mode!r}; allowed: broad, targeted, dual.")
         check_range("k", k, 1, MAX_K)
         if isinstance(filters, dict):
-            filters = SearchFilters.model_validate(filters)
+            filters = validated(SearchFilters, filters, "filters")
         return self.library.search(
             query=query,
             description=self._as_description(description),
@@ -174,24 +183,33 @@ class VMB:
         description: MusicDescription | str | dict | None = None,
         *,
         reference_ids: Sequence[str] = (),
+        reference_weights: Sequence[float] | None = None,
         n_references: int = 0,
         overrides: GenerationOverrides | dict | None = None,
         seed: int | None = None,
         out_dir: str | Path | None = None,
         stems: bool = False,
         video_path: str | Path | None = None,
+        video_out: str | Path | None = None,
         progress: ProgressCallback | None = None,
     ) -> GenerationResult:
         """Generate music conditioned on the text bridge, the references and explicit overrides.
 
-        ``reference_ids`` pins the music bridge; with none given, ``n_references > 0`` fills it
+        ``reference_ids`` pins the music bridge, blended by ``reference_weights`` (one per id;
+        by default 1, 1/2, 1/3 ... by rank); with none given, ``n_references > 0`` fills it
         with the top dual-search matches for the description (the paper's full pipeline).
+        With ``video_path`` the music is muxed into a copy of the video, named ``video_out`` if
+        given (its suffix follows the input's container).
         """
         from vmb_agent.generation import generate_music
+        from vmb_agent.generation.references import check_reference_weights
 
-        if isinstance(overrides, dict):
-            overrides = GenerationOverrides.model_validate(overrides)
+        overrides = self._overrides(overrides)
         check_range("n_references", n_references, 0, 10)
+        if reference_weights is not None:
+            if not reference_ids:
+                raise InputError("reference_weights needs reference_ids: one weight per reference.")
+            check_reference_weights(reference_weights, len(reference_ids))
         parsed = self._as_description(description)
         wants_references = not reference_ids and n_references > 0 and parsed is not None
         if wants_references and self.library.count() > 0:
@@ -201,16 +219,19 @@ class VMB:
         for ref in references:
             self.policy.check_read(ref.path, what="reference")
         video = self.policy.check_read(video_path, what="video") if video_path else None
+        named_video = self.policy.check_write(video_out) if video_out and video else None
         out = Path(out_dir) if out_dir else self.settings.outputs_dir
         out = self.policy.check_write(out / "_probe").parent
         return generate_music(
             parsed,
             references,
-            overrides or GenerationOverrides(),
+            overrides,
+            reference_weights=list(reference_weights) if reference_weights is not None else None,
             seed=seed,
             out_dir=out,
             stems=stems,
             video_path=video,
+            video_out=named_video,
             settings=self.settings,
             progress=progress,
         )
@@ -224,9 +245,13 @@ class VMB:
         overrides: GenerationOverrides | dict | None = None,
         seed: int | None = None,
         n_references: int = 2,
+        stems: bool = False,
+        video_out: str | Path | None = None,
         progress: ProgressCallback | None = None,
     ) -> GenerationResult:
-        """Describe a video, retrieve references, generate music that lands on its cuts, mux."""
+        """Describe a video, retrieve references, generate music that lands on its cuts, mux
+        (into ``video_out`` if given, else beside the other outputs)."""
+        overrides = self._overrides(overrides)  # before the video's analysis, not after
         description = self.describe(video, context=context, kind="video")
         return self.generate(
             description,
@@ -234,7 +259,9 @@ class VMB:
             overrides=overrides,
             seed=seed,
             out_dir=out_dir,
+            stems=stems,
             video_path=video,
+            video_out=video_out,
             progress=progress,
         )
 

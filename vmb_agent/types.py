@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 SourceKind = Literal["image", "video", "text"]
 SearchMode = Literal["broad", "targeted", "dual"]
 Scale = Literal["major", "minor"]
-ConditionOrigin = Literal["override", "description", "reference", "default", "video"]
+ConditionOrigin = Literal["override", "description", "reference", "default", "video", "loop"]
 
 #: ``progress(done, total, message)`` — the callback every long operation accepts.
 ProgressCallback = Callable[[float, float | None, str | None], None]
@@ -195,12 +195,15 @@ class GenerationOverrides(_Model):
     style: str | None = None
     tempo_bpm: float | None = Field(None, ge=30, le=300)
     key: str | None = None
-    time_signature: str | None = Field(None, pattern=r"^\d{1,2}/\d{1,2}$")
+    # checked against the supported meters (with the list in the error) by check_overrides
+    time_signature: str | None = Field(None, max_length=8, description="2/4, 3/4 or 4/4")
     instruments: list[str] | None = None
-    duration_s: float | None = Field(None, gt=0, le=600)
+    duration_s: float | None = Field(None, ge=0.5, le=600)
     energy: float | None = Field(None, ge=0, le=1)
     valence: float | None = Field(None, ge=0, le=1)
-    loop: bool | None = None
+    loop: bool | None = Field(
+        None, description="a seamless loop: whole bars, no ending (the tempo moves to fit)"
+    )
 
 
 class Conditions(_Model):
@@ -226,6 +229,9 @@ class Conditions(_Model):
     )
     chords: list[str] = Field(default_factory=list, description="progression from references")
     reference_ids: list[str] = Field(default_factory=list)
+    reference_weights: list[float] = Field(
+        default_factory=list, description="each reference's share of the blend (sums to 1)"
+    )
     origins: dict[str, ConditionOrigin] = Field(default_factory=dict)
 
 

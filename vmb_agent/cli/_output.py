@@ -60,3 +60,20 @@ def progress_bar(description: str, *, enabled: bool = True) -> Iterator[Progress
             progress.update(task, completed=done, total=total, message=message or "")
 
         yield report
+
+
+def read_description(path: str) -> Any:
+    """A ``MusicDescription`` JSON file (as ``vmb describe --json`` writes), or a one-line error."""
+    from pathlib import Path
+
+    from vmb_agent.errors import InputError, validated
+    from vmb_agent.types import MusicDescription
+
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError(f"description file not found: {path!r}.") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InputError(f"cannot read description {path!r} as JSON: {exc}") from None
+    return validated(MusicDescription, data, f"description {path!r} is not a MusicDescription")
+

@@ -2,53 +2,50 @@
 
 from __future__ import annotations
 
-import json
-import os
 from pathlib import Path
 
 import click
 
-from vmb_agent.cli._output import emit, json_option, progress_bar
-from vmb_agent.errors import InputError, check_range
+from vmb_agent.cli._output import emit, json_option, progress_bar, read_description
+from vmb_agent.errors import InputError, check_range, validated
 
 VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv")
 
 
 def _overrides(**values: object) -> object:
-    """Range-check the numeric flags (one-line errors), then build the overrides model."""
+    """The flags given as checked overrides: ranges named by flag, then names and formats."""
+    from vmb_agent.generation.conditions import check_duration, check_overrides
     from vmb_agent.types import GenerationOverrides
 
     if values.get("tempo_bpm") is not None:
         check_range("tempo", float(values["tempo_bpm"]), 30, 300)  # type: ignore[arg-type]
-    duration = values.get("duration_s")
-    if duration is not None and not 0 < float(duration) <= 600:  # type: ignore[arg-type]
-        from vmb_agent.errors import OutOfRangeError
-
-        raise OutOfRangeError(
-            f"duration={duration} is out of range; allowed: more than 0 up to 600 s."
-        )
-    return GenerationOverrides(**{k: v for k, v in values.items() if v is not None})
+    if values.get("duration_s") is not None:
+        check_duration(float(values["duration_s"]))  # type: ignore[arg-type]
+    given = {k: v for k, v in values.items() if v is not None}
+    overrides = validated(GenerationOverrides, given, "options")
+    check_overrides(overrides)
+    return overrides
 
 
-def _read_description(path: str) -> object:
-    from pydantic import ValidationError
-
-    from vmb_agent.types import MusicDescription
-
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputError(f"description file not found: {path!r}.") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InputError(f"cannot read description {path!r} as JSON: {exc}") from None
-    try:
-        return MusicDescription.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise InputError(
-            f"description {path!r} is not a MusicDescription: {where}: {first['msg']}"
-        ) from None
+def _references(values: tuple[str, ...]) -> tuple[list[str], list[float] | None]:
+    """``--reference ID`` or ``ID:WEIGHT`` (repeatable): the ids and, if any weight was given,
+    one weight per id (1 where none was given)."""
+    ids: list[str] = []
+    weights: list[float] = []
+    for value in values:
+        track_id, sep, weight = value.rpartition(":")
+        if not sep:
+            track_id, weight = value, ""
+        try:
+            weights.append(float(weight) if weight else 1.0)
+        except ValueError:
+            raise InputError(
+                f"--reference {value!r}: the weight {weight!r} is not a number; "
+                "use ID or ID:WEIGHT, e.g. 3f2a9c:2."
+            ) from None
+        ids.append(track_id)
+    weighted = any(":" in v for v in values)
+    return ids, weights if weighted else None
 
 
 def _render_result(result: object) -> None:
@@ -95,8 +92,9 @@ def _render_result(result: object) -> None:
     "--reference",
     "references",
     multiple=True,
-    metavar="ID",
-    help="A library track id to condition on (repeatable).",
+    metavar="ID[:WEIGHT]",
+    help="A library track id to condition on (repeatable); ID:WEIGHT sets its share of the "
+    "blend (default 1, 1/2, 1/3 ... by order).",
 )
 @click.option(
     "--auto-references",
@@ -106,7 +104,7 @@ def _render_result(result: object) -> None:
     metavar="N",
     help="Without --reference: condition on the top N dual-search matches (0-10).",
 )
-@click.option("--duration", type=float, help="Length in seconds (up to 600).")
+@click.option("--duration", type=float, help="Length in seconds (0.5-600).")
 @click.option("--tempo", type=float, help="Tempo in BPM (30-300).")
 @click.option("--key", help="Key, e.g. 'A minor', 'Eb', 'F#m'.")
 @click.option(
@@ -134,12 +132,13 @@ def generate(
     vmb generate "calm piano for a rainy evening" --duration 45
     vmb generate --style jazz --tempo 140 --key "Bb major" --instruments piano,bass,drums,saxophone
     vmb generate --description desc.json --reference 3f2a --stems --out music/
+    vmb generate "warm folk" --reference 3f2a:3 --reference 9c1d:1 --loop --duration 16
     """
     from vmb_agent.sdk import VMB
 
     if text is not None and description_file is not None:
         raise InputError("give either TEXT or --description, not both.")
-    description = _read_description(description_file) if description_file else text
+    description = read_description(description_file) if description_file else text
     names = [n.strip() for n in instruments.split(",") if n.strip()] if instruments else None
     if instruments is not None and not names:
         raise InputError("--instruments is empty; name at least one, e.g. 'piano,cello'.")
@@ -147,9 +146,11 @@ def generate(
         style=style, tempo_bpm=tempo, key=key, time_signature=time_signature,
         instruments=names, duration_s=duration, energy=energy, valence=valence, loop=loop,
     )  # fmt: skip
+    reference_ids, reference_weights = _references(references)
     with progress_bar("generating", enabled=not as_json) as report:
         result = VMB().generate(
-            description, reference_ids=list(references), n_references=auto_references,
+            description, reference_ids=reference_ids, reference_weights=reference_weights,
+            n_references=auto_references,
             overrides=overrides, seed=seed,
             out_dir=out_dir, stems=stems, progress=report,
         )  # fmt: skip
@@ -175,9 +176,10 @@ def generate(
     show_default=True,
     help="How many library tracks to condition on.",
 )
+@click.option("--stems", is_flag=True, help="Also write one WAV per instrument.")
 @json_option
 def score(video: str, context: str | None, out: str | None, seed: int | None, style: str | None,
-          n_references: int, as_json: bool) -> None:  # fmt: skip
+          n_references: int, stems: bool, as_json: bool) -> None:  # fmt: skip
     """Score a video: describe it, find references, generate music on its cuts, mux it in.
 
     \b
@@ -193,10 +195,6 @@ def score(video: str, context: str | None, out: str | None, seed: int | None, st
     overrides = _overrides(style=style)
     with progress_bar("scoring", enabled=not as_json) as report:
         result = VMB().score(video, context=context, out_dir=out_dir, overrides=overrides,
-                             seed=seed, n_references=n_references, progress=report)  # fmt: skip
-    if target is not None and result.video_path:
-        if Path(result.video_path).suffix.lower() != target.suffix.lower():
-            target = target.with_suffix(Path(result.video_path).suffix)
-        os.replace(result.video_path, target)
-        result = result.model_copy(update={"video_path": str(target)})
+                             seed=seed, n_references=n_references, stems=stems,
+                             video_out=target, progress=report)  # fmt: skip
     emit(result, as_json, _render_result)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import Any
 
 import click
@@ -60,36 +58,19 @@ def search(text: str | None, description_file: str | None, mode: str, tempo: str
            key: str | None, mode_scale: str | None, instruments: str | None, genre: str | None,
            mood: str | None, duration: str | None, k: int, as_json: bool) -> None:
     """Find reference music in the library for TEXT and/or a description."""
-    from pydantic import ValidationError
-
-    from vmb_agent.errors import InputError
+    from vmb_agent.cli._output import read_description
+    from vmb_agent.errors import validated
     from vmb_agent.sdk import VMB
-    from vmb_agent.types import MusicDescription, SearchFilters
+    from vmb_agent.types import SearchFilters
 
-    description = None
-    if description_file:
-        path = Path(description_file)
-        try:
-            description = MusicDescription.model_validate(json.loads(path.read_text("utf-8")))
-        except FileNotFoundError:
-            raise InputError(f"description file not found: {description_file!r}.") from None
-        except (ValueError, ValidationError) as exc:
-            first = str(exc).splitlines()[0]
-            raise InputError(
-                f"{description_file!r} is not a MusicDescription JSON file: {first}."
-            ) from None
+    description = read_description(description_file) if description_file else None
     tempo_min, tempo_max = parse_range(tempo, "tempo", "BPM")
     duration_min, duration_max = parse_range(duration, "duration", "seconds")
-    try:
-        filters = SearchFilters(
-            tempo_min=tempo_min, tempo_max=tempo_max, key=key, mode=mode_scale,
-            instruments=[i.strip() for i in (instruments or "").split(",") if i.strip()],
-            genre=genre, mood=mood, duration_min=duration_min, duration_max=duration_max,
-        )
-    except ValidationError as exc:
-        error = exc.errors()[0]
-        field = ".".join(str(p) for p in error["loc"])
-        raise InputError(f"{field}={error.get('input')!r}: {error['msg']}.") from None
+    filters = validated(SearchFilters, {
+        "tempo_min": tempo_min, "tempo_max": tempo_max, "key": key, "mode": mode_scale,
+        "instruments": [i.strip() for i in (instruments or "").split(",") if i.strip()],
+        "genre": genre, "mood": mood, "duration_min": duration_min, "duration_max": duration_max,
+    }, "filters")  # fmt: skip
     result = VMB().search(text, description=description, mode=mode, filters=filters, k=k)
     for note in result.notes:
         click.echo(f"note: {note}", err=True)

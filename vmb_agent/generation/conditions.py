@@ -11,6 +11,8 @@ references are suggestions merged into the style's band: each takes the part its
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from vmb_agent.errors import OutOfRangeError, check_range, unknown_name
@@ -64,12 +66,20 @@ def check_overrides(overrides: GenerationOverrides) -> None:
         raise unknown_name("time signature", overrides.time_signature, TIME_SIGNATURES)
     if overrides.tempo_bpm is not None:
         check_range("tempo_bpm", overrides.tempo_bpm, 30, 300)
-    if overrides.duration_s is not None and not 0 < overrides.duration_s <= MAX_DURATION_S:
-        raise OutOfRangeError(
-            f"duration_s={overrides.duration_s} is out of range; allowed: more than 0 up to 600 s."
-        )
+    if overrides.duration_s is not None:
+        check_duration(overrides.duration_s)
     if overrides.instruments is not None and not overrides.instruments:
         raise OutOfRangeError("instruments is an empty list; name at least one instrument.")
+
+
+def check_duration(duration_s: float) -> float:
+    """A piece lasts 0.5 s to 10 minutes."""
+    if math.isnan(duration_s) or not MIN_DURATION_S <= duration_s <= MAX_DURATION_S:
+        raise OutOfRangeError(
+            f"duration_s={duration_s:g} is out of range; allowed: "
+            f"{MIN_DURATION_S:g} to {MAX_DURATION_S:g} s."
+        )
+    return duration_s
 
 
 def resolve_conditions(
@@ -103,9 +113,13 @@ def resolve_conditions(
         origins[name] = "default"
         return default
 
-    energy = float(pick("energy", overrides.energy, attrs.energy if attrs else None,
+    # (a description that never set energy/valence carries the model's 0.5 default: not a choice)
+    def described(name: str) -> object:
+        return getattr(attrs, name) if attrs is not None and name in given else None
+
+    energy = float(pick("energy", overrides.energy, described("energy"),
                         references.energy if references else None, 0.5))  # fmt: skip
-    valence = float(pick("valence", overrides.valence, attrs.valence if attrs else None, None, 0.5))
+    valence = float(pick("valence", overrides.valence, described("valence"), None, 0.5))
 
     # style
     if overrides.style is not None:
@@ -140,8 +154,7 @@ def resolve_conditions(
         duration, origins["duration_s"] = float(description.source.duration_s), "description"
     else:
         duration, origins["duration_s"] = DEFAULT_DURATION_S, "default"
-    if not MIN_DURATION_S <= duration <= MAX_DURATION_S:
-        raise OutOfRangeError(f"duration_s={duration:g} is out of range; allowed: 0.5 to 600 s.")
+    check_duration(duration)
 
     # tempo
     low, high = spec.tempo_range
@@ -187,9 +200,18 @@ def resolve_conditions(
 
     loop = bool(pick("loop", overrides.loop, None, None, False))
     if loop:
-        # a loop is a whole number of beats long: nudge the tempo (at most half a beat)
-        beats = max(1, round(duration * tempo / 60.0))
-        tempo = float(np.clip(beats * 60.0 / duration, 30.0, 300.0))
+        # a loop is a whole number of bars long, so the meter runs on across the repeat: keep
+        # the length exact and move the tempo to the nearest whole-bar fit (origin "loop")
+        bar_beats = int(time_signature.split("/")[0])
+        bars = max(1, round(duration * tempo / 60.0 / bar_beats))
+        fitted = bars * bar_beats * 60.0 / duration
+        if not 30.0 <= fitted <= 300.0:
+            raise OutOfRangeError(
+                f"a {duration:g} s loop needs a tempo of {fitted:.1f} BPM to hold whole bars of "
+                f"{time_signature}; allowed: 30 to 300 BPM. Choose a longer or shorter loop."
+            )
+        if abs(fitted - tempo) > 1e-6:
+            tempo, origins["tempo_bpm"] = fitted, "loop"
 
     sections: list[Section] = []
     if description is not None and description.sections:
@@ -229,6 +251,7 @@ def resolve_conditions(
         cuts_s=cuts,
         chords=chords,
         reference_ids=list(references.ids) if references is not None else [],
+        reference_weights=list(references.weights) if references is not None else [],
         origins=origins,
     )
 
@@ -267,4 +290,4 @@ def _sections_from_curve(curve: list[float], duration: float) -> list[Section]:
     return sections
 
 
-__all__ = ["check_overrides", "choose_style", "merge_instruments", "resolve_conditions"]
+__all__ = ["check_duration", "check_overrides", "choose_style", "merge_instruments", "resolve_conditions"]

@@ -99,14 +99,21 @@ def generate_music(
     references: list[TrackInfo],
     overrides: GenerationOverrides,
     *,
+    reference_weights: list[float] | None = None,
     seed: int | None,
     out_dir: Path,
     stems: bool,
     video_path: Path | None,
     settings: Settings,
+    video_out: Path | None = None,
     progress: Progress | None = None,
 ) -> GenerationResult:
-    """Generate, render, master, measure and write music conditioned on both bridges."""
+    """Generate, render, master, measure and write music conditioned on both bridges.
+
+    ``reference_weights`` (one per reference) sets each reference's share of the blend; by
+    default the ranks weigh 1, 1/2, 1/3, ... ``video_out`` names the scored video (default: beside
+    the other outputs, with their unique stem).
+    """
     from vmb_agent.generation.conditions import check_overrides, resolve_conditions
     from vmb_agent.generation.form import beats_per_bar, cut_alignment, sync_tempo
     from vmb_agent.generation.references import analyze_reference, blend
@@ -141,7 +148,9 @@ def generate_music(
 
     # 2. Music bridge
     report(0, total_steps, "analysing references")
-    blended = blend([analyze_reference(track) for track in references]) if references else None
+    blended = None
+    if references:
+        blended = blend([analyze_reference(track) for track in references], reference_weights)
     mark("references")
 
     # 3. Conditions
@@ -188,7 +197,7 @@ def generate_music(
     report(5, total_steps, "writing files")
     paths = write_outputs(
         out_dir, composition, conditions, rendered, video_path=video_path,
-        video_duration_s=video_info.duration_s if video_info else None,
+        video_duration_s=video_info.duration_s if video_info else None, video_out=video_out,
     )  # fmt: skip
     mark("write")
     timings = dict(mark.marks)  # type: ignore[attr-defined]
@@ -234,10 +243,10 @@ def render_composition(
     if mark:
         mark("render")
     style = STYLES[conditions.style]
-    master_settings = MasterSettings(reverb_wet=style.reverb, room_size=style.room)
+    # a loop runs straight back into its start: no fade
+    master_settings = MasterSettings(reverb_wet=style.reverb, room_size=style.room,
+                                     fade_out_s=0.0 if conditions.loop else END_FADE_S)  # fmt: skip
     audio, report = master(raw, SAMPLE_RATE, master_settings)
-    if not conditions.loop:
-        audio = fade_out(audio, END_FADE_S)
     if mark:
         mark("master")
     stem_audio: dict[str, np.ndarray] = {}
@@ -267,14 +276,6 @@ def fit_length(audio: np.ndarray, n: int, *, loop: bool) -> np.ndarray:
     tail = audio[n : 2 * n]
     out[: tail.shape[0]] += tail
     return out
-
-
-def fade_out(audio: np.ndarray, seconds: float) -> np.ndarray:
-    """A quadratic fade over the last ``seconds`` (in place: the caller owns the array)."""
-    n = min(audio.shape[0], int(seconds * SAMPLE_RATE))
-    if n > 1:
-        audio[-n:] *= np.linspace(1.0, 0.0, n, dtype=np.float32)[:, None] ** 2
-    return audio
 
 
 def measure(rendered: Rendered, requested_duration_s: float) -> Measured:
@@ -308,6 +309,7 @@ def write_outputs(
     *,
     video_path: Path | None = None,
     video_duration_s: float | None = None,
+    video_out: Path | None = None,
     bit_depth: int = 24,
 ) -> dict:
     """Write WAV, MIDI, piano roll, stems and the scored video; all appear together or none."""
@@ -325,7 +327,9 @@ def write_outputs(
         name: out_dir / f"{stem}.stem-{name.replace(' ', '-')}.wav" for name in rendered.stems
     }
     if video_path is not None:
-        targets["video"] = out_dir / f"{stem}{output_suffix(Path(video_path))}"
+        # the container follows the input (the picture is copied, not re-encoded)
+        video_name = Path(video_out) if video_out else out_dir / stem
+        targets["video"] = video_name.with_suffix(output_suffix(Path(video_path)))
     order = [*targets.values(), *stem_targets.values()]
     with atomic_outputs(order) as temps:
         tmp = dict(zip([*targets, *(f"stem:{k}" for k in stem_targets)], temps, strict=True))

@@ -12,6 +12,7 @@ Several references blend with weights (1, 1/2, 1/3, ... by rank unless given).
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -51,6 +52,7 @@ class BlendedReferences:
     """The references blended into one set of suggestions (by weight)."""
 
     ids: list[str]
+    weights: list[float]  # each reference's share of the blend (sums to 1)
     tempo_bpm: float | None
     key: Key | None
     time_signature: str | None
@@ -346,6 +348,20 @@ def _analyze_audio(track: TrackInfo, path: Path) -> ReferenceFeatures:
 # --------------------------------------------------------------------------------------------
 
 
+def check_reference_weights(weights: Sequence[float], n_references: int) -> None:
+    """One finite, non-negative weight per reference, not all zero."""
+    values = [float(x) for x in weights]
+    if (
+        len(values) != n_references
+        or not all(math.isfinite(x) and x >= 0 for x in values)
+        or sum(values) <= 0
+    ):
+        raise InputError(
+            f"reference weights {values} do not fit {n_references} reference(s); allowed: one "
+            "non-negative number per reference, in the same order, not all zero."
+        )
+
+
 def blend(
     features: list[ReferenceFeatures], weights: list[float] | None = None
 ) -> BlendedReferences | None:
@@ -353,9 +369,9 @@ def blend(
     the heaviest reference's chords and motif, weighted groove and energy, union of instruments."""
     if not features:
         return None
+    if weights:
+        check_reference_weights(weights, len(features))
     w = np.array(weights if weights else [1.0 / (i + 1) for i in range(len(features))], dtype=float)
-    if w.shape[0] != len(features) or np.any(w < 0) or w.sum() <= 0:
-        raise InputError("reference weights must be one non-negative number per reference.")
     w = w / w.sum()
     order = np.argsort(-w, kind="stable")
 
@@ -404,6 +420,7 @@ def blend(
         curve = [round(float(v), 3) for v in total]
     return BlendedReferences(
         ids=[f.id for f in features],
+        weights=[round(float(x), 4) for x in w],
         tempo_bpm=tempo,
         key=key,
         time_signature=features[int(order[0])].time_signature,

@@ -28,6 +28,7 @@ class MasterSettings:
     compressor_ratio: float = 2.5
     target_lufs: float = TARGET_LUFS
     true_peak_dbtp: float = TRUE_PEAK_CEILING_DBTP
+    fade_out_s: float = 0.0  # a quadratic fade at the end, before the final measurement
 
 
 @dataclass(frozen=True)
@@ -172,6 +173,7 @@ def master(
     if gain is not None:
         out *= gain[:, None]
         del gain
+    fade_out(out, sample_rate, settings.fade_out_s)  # measured below as it will be heard
     peak = true_peak_dbtp(out)
     if peak > settings.true_peak_dbtp - 0.05:  # the true-peak promise wins over loudness
         out *= np.float32(_db(settings.true_peak_dbtp - 0.1 - peak))
@@ -183,10 +185,19 @@ def master(
     return out, report
 
 
+def fade_out(audio: np.ndarray, sample_rate: int, seconds: float) -> np.ndarray:
+    """A quadratic fade over the last ``seconds`` of ``(n, channels)`` audio, in place."""
+    n = min(audio.shape[0], int(seconds * sample_rate))
+    if n > 1:
+        audio[-n:] *= np.linspace(1.0, 0.0, n, dtype=np.float32)[:, None] ** 2
+    return audio
+
+
 def stem_chain(
     audio: np.ndarray, sample_rate: int, settings: MasterSettings, gain_db: float
 ) -> np.ndarray:
-    """A stem with the mix's reverb and make-up gain (no limiter), so stems sum close to the mix."""
+    """A stem with the mix's reverb, make-up gain and fade (no compressor or limiter), so stems
+    sum close to the mix."""
     from pedalboard import Pedalboard, Reverb
 
     board = Pedalboard(
@@ -199,12 +210,13 @@ def stem_chain(
     peak = float(np.max(np.abs(wet))) if wet.size else 0.0
     if peak > 0.99:  # keep a stem from clipping in fixed-point
         wet = wet * np.float32(0.99 / peak)
-    return np.ascontiguousarray(wet, dtype=np.float32)
+    return fade_out(np.ascontiguousarray(wet, dtype=np.float32), sample_rate, settings.fade_out_s)
 
 
 __all__ = [
     "MasterReport",
     "MasterSettings",
+    "fade_out",
     "gated_loudness",
     "integrated_loudness",
     "k_weighted_power",
