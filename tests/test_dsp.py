@@ -52,19 +52,45 @@ def test_integrated_loudness_equals_pyloudnorm(rate: int) -> None:
         assert dsp.integrated_loudness(audio, rate) == pytest.approx(expected, abs=1e-5)
 
 
-def test_k_weighting_impulse_response_matches_the_recursive_filter() -> None:
+@pytest.mark.parametrize("rate", [8000, 44100, 48000])
+@pytest.mark.parametrize("n", [1, 127, 128, 8191, 8192 + 129, 3 * 44100 + 17])
+def test_k_weighting_equals_the_recursive_filter(rate: int, n: int) -> None:
+    """The block-matrix filter against scipy's lfilter of pyloudnorm's biquads: lengths inside
+    one block, on block and group edges, and past several groups."""
     from pyloudnorm.iirfilter import IIRfilter
 
-    rate = 44100
-    h = dsp.k_weighting_impulse_response(rate)
-    impulse = np.zeros(h.shape[0])
-    impulse[0] = 1.0
-    y = impulse
+    rng = np.random.default_rng(n)
+    x = (rng.standard_normal(n) * 0.3).astype(np.float32)
+    x[min(n - 1, 128)] = 1.0  # an impulse on a block edge
+    y = x.astype(np.float64)
     for stage in (IIRfilter(4.0, 1 / np.sqrt(2), 1500.0, rate, "high_shelf"),
-                  IIRfilter(0.0, 0.5, 38.0, rate, "high_pass")):
+                  IIRfilter(0.0, 0.5, 38.0, rate, "high_pass")):  # fmt: skip
         y = scipy.signal.lfilter(stage.b, stage.a, y)
-    np.testing.assert_allclose(h, y, atol=1e-12)
-    assert abs(h[-1]) < 1e-12  # long enough: the tail left out is below float noise
+    got = dsp.k_weighting(x, rate)
+    assert got.dtype == np.float32 and got.shape == (n,)
+    np.testing.assert_allclose(got, y, atol=2e-6)
+
+
+@pytest.mark.parametrize("mode", ["reflect", "nearest"])
+@pytest.mark.parametrize("size", [1, 2, 5, 43, 64, 441])
+@pytest.mark.parametrize("n", [1, 7, 1000, 44100 + 3])
+def test_moving_windows_equal_scipy_ndimage(mode: str, size: int, n: int) -> None:
+    import scipy.ndimage
+
+    rng = np.random.default_rng(size * n)
+    x = rng.random(n).astype(np.float32)
+    np.testing.assert_array_equal(
+        dsp.moving_minimum(x, size, mode), scipy.ndimage.minimum_filter1d(x, size, mode=mode)
+    )
+    np.testing.assert_allclose(
+        dsp.moving_average(x, size, mode), scipy.ndimage.uniform_filter1d(x, size, mode=mode),
+        rtol=1e-5, atol=1e-6,
+    )
+    flux = rng.random(n)  # float64, as the onset detrending uses it
+    np.testing.assert_allclose(
+        dsp.moving_average(flux, size, mode), scipy.ndimage.uniform_filter1d(flux, size, mode=mode),
+        rtol=1e-9, atol=1e-12,
+    )
 
 
 def test_silence_and_short_audio_have_no_loudness() -> None:

@@ -306,8 +306,9 @@ def test_video_without_video_stream_leaves_nothing_behind(tmp_path: Path) -> Non
     assert not out.exists() or list(out.iterdir()) == []
 
 
-# scipy.signal (with scipy.stats) costs 0.6-0.9 s to import: vmb_agent.dsp replaces it here
-def test_generation_path_does_not_import_torch_chromadb_or_scipy_signal(tmp_path: Path) -> None:
+# scipy.signal (with scipy.stats) costs 0.6-0.9 s to import, scipy.ndimage ~0.4 s:
+# vmb_agent.dsp replaces them here
+def test_generation_path_does_not_import_torch_chromadb_or_slow_scipy(tmp_path: Path) -> None:
     code = (
         "import sys, tempfile; from pathlib import Path;"
         "from vmb_agent.generation import generate_music; from vmb_agent.settings import get_settings;"
@@ -315,7 +316,7 @@ def test_generation_path_does_not_import_torch_chromadb_or_scipy_signal(tmp_path
         "generate_music(None, [], O(style='folk', duration_s=5), seed=1, out_dir=Path(sys.argv[1]),"
         " stems=False, video_path=None, settings=get_settings());"
         "print(sorted(m for m in ('torch', 'chromadb', 'music21', 'librosa', 'scipy.signal',"
-        " 'pyloudnorm') if m in sys.modules))"
+        " 'scipy.ndimage', 'scipy.stats', 'pyloudnorm') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True,
                          cwd=REPO, timeout=120, check=False)  # fmt: skip

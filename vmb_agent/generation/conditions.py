@@ -290,4 +290,10 @@ def _sections_from_curve(curve: list[float], duration: float) -> list[Section]:
     return sections
 
 
-__all__ = ["check_duration", "check_overrides", "choose_style", "merge_instruments", "resolve_conditions"]
+__all__ = [
+    "check_duration",
+    "check_overrides",
+    "choose_style",
+    "merge_instruments",
+    "resolve_conditions",
+]

@@ -282,16 +282,15 @@ def measure(rendered: Rendered, requested_duration_s: float) -> Measured:
     """Tempo and key with the library's own analysis; loudness and true peak from mastering."""
     tempo = key = None
     try:
-        from vmb_agent.library.audio_features import analyze_audio
+        from vmb_agent.library.audio_features import measure_tempo_key
     except ImportError:  # the library is optional for generation; measure what we can
-        analyze_audio = None
-    if analyze_audio is not None:
+        measure_tempo_key = None
+    if measure_tempo_key is not None:
         from vmb_agent.dsp import decimate
 
         # the analysis works on mono at 22.05 kHz: hand it that (less memory on long pieces)
         mono = decimate(rendered.audio.mean(axis=1), 2)
-        features = analyze_audio(mono, SAMPLE_RATE // 2)
-        tempo, key = features.tempo_bpm, features.key
+        tempo, key = measure_tempo_key(mono, SAMPLE_RATE // 2)
     return Measured(
         tempo_bpm=tempo,
         key=key,

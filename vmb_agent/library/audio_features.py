@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vmb_agent.dsp import decimate, find_peaks, integrated_loudness
+from vmb_agent.dsp import decimate, find_peaks, integrated_loudness, moving_average
 from vmb_agent.errors import InputError, UnsupportedFormatError
 from vmb_agent.theory import Key
 
@@ -156,12 +156,8 @@ def audio_metadata_tags(path: str | os.PathLike[str]) -> dict[str, str]:
 # --------------------------------------------------------------------------------------------
 
 
-def analyze_audio(samples: np.ndarray, sr: int) -> AudioFeatures:
-    """Measure tempo, key, loudness and timbre descriptors of ``samples``.
-
-    ``samples``: shape ``(n,)`` mono or ``(n, channels)``, float in [-1, 1]; ``sr`` in Hz.
-    Silent or very short audio gives ``tempo_bpm=None`` / ``key=None`` with zero confidence.
-    """
+def _mono(samples: np.ndarray, sr: int) -> np.ndarray:
+    """Validated float32 mono samples."""
     x = np.asarray(samples, dtype=np.float32)
     if x.ndim == 2:
         x = x.mean(axis=1) if x.shape[1] <= 16 else x.mean(axis=0)
@@ -171,22 +167,49 @@ def analyze_audio(samples: np.ndarray, sr: int) -> AudioFeatures:
         raise InputError(f"sample rate {sr} Hz is out of range; allowed: 4000 to 384000.")
     if not np.all(np.isfinite(x)):
         raise InputError("samples contain NaN or infinite values.")
-    duration = len(x) / sr
-    loudness = _loudness_lufs(x, sr)
+    return x
+
+
+def _tonal_analysis(x: np.ndarray, sr: int) -> tuple | None:
+    """The tempo and key measurements shared by :func:`analyze_audio` and
+    :func:`measure_tempo_key`: ``(y, mag, mel, (tempo, confidence), (key, confidence))`` at the
+    analysis rate, or None for silent or too short audio."""
     y = _resample(x, sr, ANALYSIS_SR)
     if len(y) < N_FFT * 2 or float(np.max(np.abs(y), initial=0.0)) < 1e-5:
-        return AudioFeatures(duration, None, 0.0, None, 0.0, loudness, 0.0, 0.0, 0.0, 0.0)
-
+        return None
     mag = _stft_mag(y, N_FFT, HOP)  # (frames, bins)
     mel = mag @ _mel_filterbank(ANALYSIS_SR, N_FFT, 64).T  # (frames, 64)
-    onset_env = _onset_envelope(mel)
-    fps = ANALYSIS_SR / HOP
-    tempo, tempo_conf = estimate_tempo(_tempo_envelope(mel), fps)
-    onsets = _pick_onsets(onset_env, fps)
-    onset_density = len(onsets) / max(duration, 1e-6)
+    tempo = estimate_tempo(_tempo_envelope(mel), ANALYSIS_SR / HOP)
+    key = estimate_key(_chroma(_resample(y, ANALYSIS_SR, CHROMA_SR)))
+    return y, mag, mel, tempo, key
 
-    chroma = _chroma(_resample(y, ANALYSIS_SR, CHROMA_SR))
-    key, key_conf = estimate_key(chroma)
+
+def measure_tempo_key(samples: np.ndarray, sr: int) -> tuple[float | None, str | None]:
+    """Tempo (BPM) and key of ``samples`` by exactly the code :func:`analyze_audio` uses, without
+    the timbre and loudness descriptors (generation's self-check needs only these two)."""
+    found = _tonal_analysis(_mono(samples, sr), sr)
+    if found is None:
+        return None, None
+    tempo, key = found[3][0], found[4][0]
+    return (None if tempo is None else round(tempo, 2)), key
+
+
+def analyze_audio(samples: np.ndarray, sr: int) -> AudioFeatures:
+    """Measure tempo, key, loudness and timbre descriptors of ``samples``.
+
+    ``samples``: shape ``(n,)`` mono or ``(n, channels)``, float in [-1, 1]; ``sr`` in Hz.
+    Silent or very short audio gives ``tempo_bpm=None`` / ``key=None`` with zero confidence.
+    """
+    x = _mono(samples, sr)
+    duration = len(x) / sr
+    loudness = _loudness_lufs(x, sr)
+    found = _tonal_analysis(x, sr)
+    if found is None:
+        return AudioFeatures(duration, None, 0.0, None, 0.0, loudness, 0.0, 0.0, 0.0, 0.0)
+    _, mag, mel, (tempo, tempo_conf), (key, key_conf) = found
+    onset_env = _onset_envelope(mel)
+    onsets = _pick_onsets(onset_env, ANALYSIS_SR / HOP)
+    onset_density = len(onsets) / max(duration, 1e-6)
 
     freqs = np.fft.rfftfreq(N_FFT, 1 / ANALYSIS_SR)
     power = mag.sum(axis=0)
@@ -266,9 +289,7 @@ def _band_flux(mel: np.ndarray) -> np.ndarray:
 
 
 def _detrend(flux: np.ndarray) -> np.ndarray:
-    from scipy.ndimage import uniform_filter1d
-
-    trend = uniform_filter1d(flux, size=43)  # ~0.5 s moving average
+    trend = moving_average(flux, 43)  # ~0.5 s moving average
     return np.maximum(flux - trend, 0.0)
 
 

@@ -1,7 +1,7 @@
 """Light mastering: reverb, bus compression, loudness normalisation and a true-peak ceiling.
 
 The chain: Reverb -> Compressor (pedalboard) -> Gain (to the loudness target) -> a look-ahead
-limiter (numpy/scipy.ndimage; JUCE's limiter in pedalboard is a makeup-gain compressor), then
+limiter (numpy; JUCE's limiter in pedalboard is a makeup-gain compressor), then
 the integrated loudness (ITU-R BS.1770-4, vmb_agent.dsp) and the true peak (4x polyphase
 oversampling) are measured and corrected until the mix sits at -14 LUFS +-1 with true peak
 <= -1 dBTP. ``MasterSettings`` is plain data so styles can tune their room.
@@ -14,7 +14,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from vmb_agent.dsp import gated_loudness, integrated_loudness, k_weighted_power, lowpass_fir
+from vmb_agent.dsp import (
+    gated_loudness,
+    integrated_loudness,
+    k_weighted_power,
+    lowpass_fir,
+    moving_average,
+    moving_minimum,
+)
 
 TARGET_LUFS = -14.0
 TRUE_PEAK_CEILING_DBTP = -1.0
@@ -92,8 +99,6 @@ def limiter_gain(audio: np.ndarray, sample_rate: int, ceiling_db: float,
     """Per-sample gain of a look-ahead peak limiter (None when no sample exceeds the ceiling):
     the gain each sample needs, held over +-lookahead (minimum filter) and smoothed by a box of
     the same length, so it dips smoothly *before* each peak and never lets one through."""
-    from scipy.ndimage import minimum_filter1d, uniform_filter1d
-
     ceiling = _db(ceiling_db)
     needed = np.abs(audio[:, 0])
     for channel in range(1, audio.shape[1]):
@@ -105,8 +110,8 @@ def limiter_gain(audio: np.ndarray, sample_rate: int, ceiling_db: float,
     np.divide(np.float32(ceiling), needed, out=needed)
     np.minimum(needed, np.float32(1.0), out=needed)
     width = max(1, int(sample_rate * lookahead_ms / 1000.0))
-    held = minimum_filter1d(needed, size=2 * width + 1, mode="nearest")
-    gain = uniform_filter1d(held, size=width, mode="nearest")
+    held = moving_minimum(needed, 2 * width + 1, mode="nearest")
+    gain = moving_average(held, width, mode="nearest")
     del held
     return np.minimum(gain, needed, out=gain)
 
