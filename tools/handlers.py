@@ -76,10 +76,10 @@ def generate_music(
 
     `description` is the MusicDescription from describe_visuals (after any edits) or free text.
     `reference_ids` are library track ids from search_music whose tempo, key, instruments and
-    harmony guide the result, blended by `reference_weights` if given. `overrides` (and the `duration_s` shortcut) win over both. Returns
-    file paths (WAV audio, MIDI, piano-roll PNG, optional stems / muxed video), `requested` (the
-    resolved conditions and where each came from) and `measured` (tempo, key, loudness of the
-    audio actually rendered). Audio comes back as a path and a vmb://outputs/... resource link.
+    harmony guide the result, blended by `reference_weights` if given. `overrides` (and the
+    `duration_s` shortcut) win over both. Returns file paths (WAV audio, MIDI, piano-roll PNG,
+    optional stems / muxed video), `requested` (the resolved conditions and where each came
+    from) and `measured` (tempo, key, loudness of the audio actually rendered). Audio comes back as a path and a vmb://outputs/... resource link.
     To iterate, change the description or overrides and call again; keep `seed` to vary one thing.
     """
     overrides = args.overrides or GenerationOverrides()

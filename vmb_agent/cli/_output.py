@@ -76,4 +76,3 @@ def read_description(path: str) -> Any:
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise InputError(f"cannot read description {path!r} as JSON: {exc}") from None
     return validated(MusicDescription, data, f"description {path!r} is not a MusicDescription")
-
