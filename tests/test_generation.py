@@ -73,8 +73,34 @@ def test_precedence_override_then_description_then_reference_then_default(tmp_pa
     assert only_ref.key == "D minor" and only_ref.origins["key"] == "reference"
     assert only_ref.style == "jazz" and only_ref.origins["style"] == "reference"
     assert only_ref.chords and only_ref.origins["chords"] == "reference"
+    # the groove and the motif are conditions too: the jazz reference swings and has a tune
+    assert only_ref.swing is not None and only_ref.swing > 0.55
+    assert only_ref.origins["swing"] == "reference"
+    assert only_ref.melody_density and only_ref.origins["melody_density"] == "reference"
+    assert only_ref.motif_source == "ref-midi" and only_ref.origins["motif_source"] == "reference"
     bare = resolve_conditions(None, None, GenerationOverrides(), seed=3)
-    assert all(bare.origins[f] == "default" for f in ("style", "tempo_bpm", "key", "duration_s"))
+    assert all(bare.origins[f] == "default"
+               for f in ("style", "tempo_bpm", "key", "duration_s", "swing"))  # fmt: skip
+    assert bare.melody_density is None and bare.motif_source is None
+
+
+def test_swing_override_moves_the_off_beat_eighths() -> None:
+    def off_beats(swing: float | None) -> dict[float, int]:
+        c = resolve_conditions(None, None, GenerationOverrides(
+            style="rock", tempo_bpm=100, duration_s=12, swing=swing))  # fmt: skip
+        assert c.origins["swing"] == ("override" if swing else "default")
+        piece = compose(c, seed=3)
+        beat_s = 60.0 / 100
+        fractions: dict[float, int] = {}
+        for inst in piece.midi.instruments:
+            for note in inst.notes:
+                frac = round((note.start / beat_s) % 1.0, 2)
+                fractions[frac] = fractions.get(frac, 0) + 1
+        return fractions
+
+    straight, swung = off_beats(None), off_beats(0.66)
+    assert straight.get(0.5, 0) > 20 and swung.get(0.5, 0) < straight[0.5] / 4
+    assert swung.get(0.66, 0) > 20
 
 
 def test_style_from_moods_and_instruments_merge_into_the_band() -> None:
@@ -375,6 +401,19 @@ def test_cli_bad_input_exits_2_with_one_line(
     assert out.stderr.startswith("error: ") and pattern in out.stderr
     assert out.stderr.count("\n") == 1 and "Traceback" not in out.stderr
     assert not (tmp_path / "o").exists() or list((tmp_path / "o").iterdir()) == []
+
+
+def test_cli_generate_into_a_video_with_swing(tmp_path: Path, vmb_home: Path) -> None:
+    from tests.test_rendering import make_video
+
+    video = make_video(tmp_path / "clip.mp4", 3.0)
+    out = vmb("generate", "--style", "jazz", "--swing", "0.6", "--video", str(video), "--seed", "2",
+              "--out", str(tmp_path / "o"), "--json", cwd=tmp_path)  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    assert data["requested"]["swing"] == 0.6 and data["requested"]["origins"]["swing"] == "override"
+    assert data["duration_s"] == pytest.approx(3.0, abs=0.01)  # the video's length
+    assert Path(data["video_path"]).is_file() and Path(data["video_path"]).suffix == ".mp4"
 
 
 def test_cli_score_refuses_a_video_without_pictures_and_a_bad_style(

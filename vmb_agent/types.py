@@ -204,6 +204,10 @@ class GenerationOverrides(_Model):
     loop: bool | None = Field(
         None, description="a seamless loop: whole bars, no ending (the tempo moves to fit)"
     )
+    swing: float | None = Field(
+        None, ge=0.5, le=0.75,
+        description="where the off-beat eighth falls in the beat: 0.5 straight, 0.67 triplet swing",
+    )  # fmt: skip
 
 
 class Conditions(_Model):
@@ -228,6 +232,15 @@ class Conditions(_Model):
         0.0, ge=0, le=2, description="time before the first downbeat (video sync phase)"
     )
     chords: list[str] = Field(default_factory=list, description="progression from references")
+    swing: float | None = Field(
+        None, ge=0.5, le=0.75, description="off-beat eighth position (0.5 straight); None: style's"
+    )
+    melody_density: float | None = Field(
+        None, ge=0, le=16, description="melody notes per beat (from references); None: style's"
+    )
+    motif_source: str | None = Field(
+        None, description="the reference whose opening motif the main theme quotes and varies"
+    )
     reference_ids: list[str] = Field(default_factory=list)
     reference_weights: list[float] = Field(
         default_factory=list, description="each reference's share of the blend (sums to 1)"

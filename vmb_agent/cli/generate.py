@@ -114,17 +114,21 @@ def _render_result(result: object) -> None:
 @click.option("--time-signature", help="2/4, 3/4 or 4/4.")
 @click.option("--energy", type=click.FloatRange(0, 1), help="0 calm .. 1 intense.")
 @click.option("--valence", type=click.FloatRange(0, 1), help="0 dark .. 1 bright.")
+@click.option("--swing", type=click.FloatRange(0.5, 0.75),
+              help="Off-beat eighth position: 0.5 straight, 0.67 triplet swing.")  # fmt: skip
 @click.option("--seed", type=click.IntRange(0, 2**63 - 1), help="Same seed, same MIDI.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), help="Output folder.")
 @click.option("--stems", is_flag=True, help="Also write one WAV per instrument.")
 @click.option("--loop", is_flag=True, default=None, help="Make a seamless loop (no ending).")
+@click.option("--video", "video_path", type=click.Path(dir_okay=False),
+              help="Also mux the music into a copy of this video (picture copied).")  # fmt: skip
 @json_option
 def generate(
     text: str | None, description_file: str | None, references: tuple[str, ...],
     auto_references: int, duration: float | None, tempo: float | None, key: str | None, style: str | None,
     instruments: str | None, time_signature: str | None, energy: float | None,
-    valence: float | None, seed: int | None, out_dir: str | None, stems: bool,
-    loop: bool | None, as_json: bool,
+    valence: float | None, swing: float | None, seed: int | None, out_dir: str | None, stems: bool,
+    loop: bool | None, video_path: str | None, as_json: bool,
 ) -> None:  # fmt: skip
     """Generate music from a text prompt or a description, references and explicit controls.
 
@@ -145,6 +149,7 @@ def generate(
     overrides = _overrides(
         style=style, tempo_bpm=tempo, key=key, time_signature=time_signature,
         instruments=names, duration_s=duration, energy=energy, valence=valence, loop=loop,
+        swing=swing,
     )  # fmt: skip
     reference_ids, reference_weights = _references(references)
     with progress_bar("generating", enabled=not as_json) as report:
@@ -152,7 +157,7 @@ def generate(
             description, reference_ids=reference_ids, reference_weights=reference_weights,
             n_references=auto_references,
             overrides=overrides, seed=seed,
-            out_dir=out_dir, stems=stems, progress=report,
+            out_dir=out_dir, stems=stems, video_path=video_path, progress=report,
         )  # fmt: skip
     emit(result, as_json, _render_result)
 

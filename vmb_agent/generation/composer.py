@@ -17,7 +17,7 @@ tempo grid, in these steps:
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -997,6 +997,14 @@ def compose(
     style = st.STYLES[conditions.style]
     key = parse_key(conditions.key)
     material = material or ReferenceMaterial()
+    # the resolved conditions' groove wins over the raw reference material
+    if conditions.swing is not None or conditions.melody_density is not None:
+        material = replace(
+            material,
+            swing=material.swing if conditions.swing is None else conditions.swing,
+            density=material.density if conditions.melody_density is None
+            else conditions.melody_density,
+        )  # fmt: skip
     rng = np.random.default_rng(seed)
     from vmb_agent.generation.form import beats_per_bar as _bpb
 

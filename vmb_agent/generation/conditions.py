@@ -237,6 +237,20 @@ def resolve_conditions(
     if chords:
         origins["chords"] = "reference"
 
+    # groove: swing and melody density from the references (the style's feel otherwise), and
+    # the reference whose opening motif the main theme quotes
+    material = references.material if references is not None else None
+    referenced_swing = material.swing if material is not None else None
+    if referenced_swing is not None:
+        referenced_swing = float(np.clip(referenced_swing, 0.5, 0.75))
+    swing = float(pick("swing", overrides.swing, None, referenced_swing, spec.swing))
+    density = material.density if material is not None else None
+    if density is not None:
+        origins["melody_density"] = "reference"
+    motif_source = references.motif_source if material is not None and material.motif else None
+    if motif_source is not None:
+        origins["motif_source"] = "reference"
+
     return Conditions(
         style=style,
         tempo_bpm=round(tempo, 3),
@@ -250,6 +264,9 @@ def resolve_conditions(
         sections=sections,
         cuts_s=cuts,
         chords=chords,
+        swing=round(swing, 3),
+        melody_density=None if density is None else round(float(density), 3),
+        motif_source=motif_source,
         reference_ids=list(references.ids) if references is not None else [],
         reference_weights=list(references.weights) if references is not None else [],
         origins=origins,

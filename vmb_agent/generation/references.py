@@ -63,6 +63,7 @@ class BlendedReferences:
     energy_curve: list[float]
     genres: list[str]
     material: ReferenceMaterial
+    motif_source: str | None = None  # the reference the motif comes from
 
     def chords_in(self, key: Key) -> list[str]:
         """The reference progression spelled in ``key`` (only when the modes agree)."""
@@ -397,13 +398,14 @@ def blend(
     chords_relative: list[tuple[int, str]] = []
     chords_mode = None
     motif = None
+    motif_source = None
     for i in order:
         f = features[int(i)]
         if not chords_relative and f.chords and f.key is not None:
             chords_relative = [((c.root - f.key.tonic) % 12, c.quality) for c in _dedupe(f.chords)]
             chords_mode = f.key.mode
         if motif is None and f.motif is not None:
-            motif = f.motif
+            motif, motif_source = f.motif, f.id
 
     def weighted(values: list[tuple[float | None, float]]) -> float | None:
         pairs = [(v, wi) for v, wi in values if v is not None]
@@ -435,6 +437,7 @@ def blend(
             swing=swing if swing is not None and swing > 0.56 else None,
             density=density,
         ),
+        motif_source=motif_source,
     )
 
 
