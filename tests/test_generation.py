@@ -256,6 +256,11 @@ def test_generate_writes_exact_mastered_outputs(tmp_path: Path) -> None:
     present = {gm_program_to_instrument(i.program, i.is_drum) for i in pm.instruments if i.notes}
     assert present == {"piano", "bass", "drums", "flute"}
     assert len(result.stems) == 4 and all(Path(s).is_file() for s in result.stems)
+    # the stems go through the mix's reverb and then the mix's own gains: they sum to the mix
+    summed = sum(soundfile.read(s, dtype="float64")[0] for s in result.stems)
+    mix = soundfile.read(result.audio_path, dtype="float64")[0]
+    residual = np.sqrt(np.mean((summed - mix) ** 2) / np.mean(mix**2))
+    assert residual < 1e-4, residual  # below -80 dB: 24-bit rounding
     assert Path(result.piano_roll_path).is_file()
     assert {"compose", "render", "master", "measure", "write", "total"} <= set(result.timings)
     assert not [p for p in tmp_path.iterdir() if ".part" in p.name]

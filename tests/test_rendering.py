@@ -208,3 +208,17 @@ def test_probe_rejects_audio_only_and_corrupt_files(tmp_path: Path) -> None:
     junk.write_bytes(b"not a video at all" * 10)
     with pytest.raises(InputError, match="cannot read video"):
         probe_video(junk)
+
+
+def test_bus_compressor_reduces_by_ratio_above_the_threshold_only() -> None:
+    from vmb_agent.rendering.master import compressor_gain
+
+    t = np.arange(4 * SR) / SR
+    level = np.where(t < 2.0, 10 ** (-30 / 20), 10 ** (-6 / 20)) * np.sqrt(2)  # RMS -30 / -6 dB
+    tone = (level * np.sin(2 * np.pi * 220 * t)).astype(np.float32)
+    gain_db = 20 * np.log10(compressor_gain(np.stack([tone, tone], axis=1), SR, MasterSettings()))
+    assert np.all(np.abs(gain_db[: SR]) < 0.01)  # -30 dB is below the -18 dB threshold
+    # 12 dB over at 2.5:1 -> 7.2 dB of reduction (the hold keeps the RMS window's ripple peak)
+    assert gain_db[3 * SR] == pytest.approx(-12 * (1 - 1 / 2.5), abs=0.2)
+    assert gain_db[2 * SR - SR // 100] < -1.0  # look-ahead: it acts just before the onset
+

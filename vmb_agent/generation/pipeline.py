@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -232,34 +232,38 @@ def render_composition(
     """SoundFont render -> exact length (loop tail folded back, or a short fade) -> mastering."""
     from vmb_agent.generation.styles import STYLES
     from vmb_agent.rendering.master import MasterSettings, master, stem_chain
-    from vmb_agent.rendering.synth import render_midi
+    from vmb_agent.rendering.synth import DEFAULT_TAIL_S, render_instruments
 
     n = round(composition.duration_s * SAMPLE_RATE)
-    raw = render_midi(composition.midi, sample_rate=SAMPLE_RATE, soundfont=settings.soundfont,
-                      n_samples=None)  # fmt: skip
+    # the mix is the sum of the parts rendered alone, so the stems (the same parts, rendered
+    # again) sum to it exactly; the natural length keeps each part's release for a loop's fold
+    end_s = max((note.end for inst in composition.midi.instruments for note in inst.notes),
+                default=0.0)  # fmt: skip
+    length = max(n, round((end_s + DEFAULT_TAIL_S) * SAMPLE_RATE))
+
+    def parts() -> Iterator[tuple[str, np.ndarray]]:
+        for name, part in render_instruments(composition.midi, sample_rate=SAMPLE_RATE,
+                                             soundfont=settings.soundfont, n_samples=length):  # fmt: skip
+            yield name, fit_length(part, n, loop=conditions.loop)
+
     # planar (channels, samples) memory seen as (samples, channels): pedalboard takes it
     # without another full-length copy
-    raw = np.ascontiguousarray(fit_length(raw, n, loop=conditions.loop).T).T
+    raw = np.zeros((2, n), dtype=np.float32).T
+    for _, part in parts():
+        raw += part
     if mark:
         mark("render")
     style = STYLES[conditions.style]
     # a loop runs straight back into its start: no fade
     master_settings = MasterSettings(reverb_wet=style.reverb, room_size=style.room,
                                      fade_out_s=0.0 if conditions.loop else END_FADE_S)  # fmt: skip
-    audio, report = master(raw, SAMPLE_RATE, master_settings)
+    audio, report = master(raw, SAMPLE_RATE, master_settings, keep_gain_curve=stems)
     if mark:
         mark("master")
     stem_audio: dict[str, np.ndarray] = {}
     if stems:
-        import pretty_midi
-
-        for inst in composition.midi.instruments:
-            single = pretty_midi.PrettyMIDI(resolution=composition.midi.resolution,
-                                            initial_tempo=composition.tempo_bpm)  # fmt: skip
-            single.instruments.append(inst)
-            dry = fit_length(render_midi(single, sample_rate=SAMPLE_RATE, soundfont=settings.soundfont),
-                             n, loop=conditions.loop)  # fmt: skip
-            stem_audio[inst.name] = stem_chain(dry, SAMPLE_RATE, master_settings, report.gain_db)
+        for name, part in parts():
+            stem_audio[name] = stem_chain(part, SAMPLE_RATE, master_settings, report)
         if mark:
             mark("stems")
     return Rendered(audio, report.loudness_lufs, report.true_peak_dbtp, report.gain_db, stem_audio)

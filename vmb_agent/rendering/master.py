@@ -1,7 +1,7 @@
 """Light mastering: reverb, bus compression, loudness normalisation and a true-peak ceiling.
 
-The chain: Reverb -> Compressor (pedalboard) -> Gain (to the loudness target) -> a look-ahead
-limiter (numpy; JUCE's limiter in pedalboard is a makeup-gain compressor), then
+The chain: Reverb (pedalboard) -> a look-ahead bus compressor -> Gain (to the loudness target)
+-> a look-ahead limiter (numpy; JUCE's limiter in pedalboard is a makeup-gain compressor), then
 the integrated loudness (ITU-R BS.1770-4, vmb_agent.dsp) and the true peak (4x polyphase
 oversampling) are measured and corrected until the mix sits at -14 LUFS +-1 with true peak
 <= -1 dBTP. ``MasterSettings`` is plain data so styles can tune their room.
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -33,6 +34,8 @@ class MasterSettings:
     room_size: float = 0.5
     compressor_threshold_db: float = -18.0
     compressor_ratio: float = 2.5
+    compressor_attack_ms: float = 15.0
+    compressor_release_ms: float = 180.0
     target_lufs: float = TARGET_LUFS
     true_peak_dbtp: float = TRUE_PEAK_CEILING_DBTP
     fade_out_s: float = 0.0  # a quadratic fade at the end, before the final measurement
@@ -42,7 +45,10 @@ class MasterSettings:
 class MasterReport:
     loudness_lufs: float | None
     true_peak_dbtp: float
-    gain_db: float  # the make-up gain applied before the limiter (stems reuse it)
+    gain_db: float  # the make-up gain applied before the limiter
+    #: every gain applied after the reverb, per sample (compressor x make-up x limiter x fade x
+    #: true-peak trim): ``mastered = reverb(mix) * gain_curve``; kept only when asked (stems)
+    gain_curve: np.ndarray | None = None
 
 
 @functools.lru_cache(maxsize=4)
@@ -116,6 +122,31 @@ def limiter_gain(audio: np.ndarray, sample_rate: int, ceiling_db: float,
     return np.minimum(gain, needed, out=gain)
 
 
+def compressor_gain(audio: np.ndarray, sample_rate: int, settings: MasterSettings) -> np.ndarray:
+    """Per-sample gain of a stereo-linked feed-forward bus compressor.
+
+    Level: the RMS over the attack time (both channels); above the threshold the gain falls by
+    ``1 - 1/ratio`` dB per dB. The reduction is held over the attack time and box-smoothed over
+    half the release time: a look-ahead design (it starts to act just before a loud onset) made
+    of moving windows, so it is vectorised and — being a gain curve, not a black box — the very
+    same gain can be applied to each stem, which then sums to the mix.
+    """
+    attack = max(1, round(sample_rate * settings.compressor_attack_ms / 1000.0))
+    release = max(1, round(sample_rate * settings.compressor_release_ms / 2000.0))
+    power = np.square(audio[:, 0], dtype=np.float32)
+    for channel in range(1, audio.shape[1]):
+        power += np.square(audio[:, channel], dtype=np.float32)
+    power *= np.float32(1.0 / audio.shape[1])
+    level = moving_average(power, attack, mode="nearest")
+    np.maximum(level, np.float32(1e-12), out=level)
+    over = 10.0 * np.log10(level) - np.float32(settings.compressor_threshold_db)
+    np.maximum(over, np.float32(0.0), out=over)
+    over *= np.float32(1.0 - 1.0 / settings.compressor_ratio)  # dB of reduction
+    held = -moving_minimum(-over, 2 * attack + 1, mode="nearest")
+    smooth = moving_average(held, release, mode="nearest")
+    return np.power(np.float32(10.0), smooth * np.float32(-1.0 / 20.0)).astype(np.float32)
+
+
 def limit(
     audio: np.ndarray, sample_rate: int, ceiling_db: float, lookahead_ms: float = 5.0
 ) -> np.ndarray:
@@ -124,35 +155,45 @@ def limit(
     return audio if gain is None else (audio * gain[:, None]).astype(np.float32)
 
 
+def _reverb(settings: MasterSettings) -> Any:
+    from pedalboard import Pedalboard, Reverb
+
+    return Pedalboard(
+        [Reverb(room_size=settings.room_size, damping=0.5, wet_level=settings.reverb_wet,
+                dry_level=1.0 - settings.reverb_wet * 0.5, width=1.0)]
+    )  # fmt: skip
+
+
 def master(
-    audio: np.ndarray, sample_rate: int, settings: MasterSettings | None = None
+    audio: np.ndarray,
+    sample_rate: int,
+    settings: MasterSettings | None = None,
+    *,
+    keep_gain_curve: bool = False,
 ) -> tuple[np.ndarray, MasterReport]:
     """Master a ``(n, 2)`` float mix; returns the mastered float32 audio (a ``(n, 2)`` view,
     possibly not C-contiguous) and what was measured.
+
+    The chain is the (linear) reverb, then gains only: compressor, make-up, limiter, fade and
+    true-peak trim. With ``keep_gain_curve`` their product comes back in the report, so that
+    :func:`stem_chain` gives stems that sum to the mastered mix.
 
     The limiter's gain changes slowly next to the K-weighting filters, so while searching for
     the make-up gain the loudness of ``gain(t) * x`` is estimated from x's K-weighted power
     (filtered once); the reported loudness is measured on the final audio.
     """
-    from pedalboard import Compressor, Pedalboard, Reverb
-
     settings = settings or MasterSettings()
-    color = Pedalboard(
-        [
-            Reverb(room_size=settings.room_size, damping=0.5, wet_level=settings.reverb_wet,
-                   dry_level=1.0 - settings.reverb_wet * 0.5, width=1.0),
-            Compressor(threshold_db=settings.compressor_threshold_db,
-                       ratio=settings.compressor_ratio, attack_ms=15.0, release_ms=180.0),
-        ]
-    )  # fmt: skip
     # pedalboard wants (channels, samples); everything below works on the (samples, channels)
     # view of its output, so no extra full-length copies are made
-    colored = color(np.ascontiguousarray(audio.T, dtype=np.float32), sample_rate).T
+    colored = _reverb(settings)(np.ascontiguousarray(audio.T, dtype=np.float32), sample_rate).T
+    compression = compressor_gain(colored, sample_rate, settings)
+    colored *= compression[:, None]
     power = k_weighted_power(colored, sample_rate)
     loudness = gated_loudness(power, sample_rate)
     if loudness is None:  # silence stays silence
         out = np.ascontiguousarray(colored, dtype=np.float32)
-        return out, MasterReport(None, true_peak_dbtp(out), 0.0)
+        return out, MasterReport(None, true_peak_dbtp(out), 0.0,
+                                 compression if keep_gain_curve else None)  # fmt: skip
 
     # Gain to the target, limit the peaks, re-estimate (limiting costs a little loudness).
     # Limiting g * x at a ceiling c is limiting x at c / g: no scaled copy is needed.
@@ -173,19 +214,30 @@ def master(
     else:  # out of iterations: apply the last correction too
         gain = limiter_gain(colored, sample_rate, ceiling - gain_db)
     del power
+    curve = compression if keep_gain_curve else None  # from here on: the gains after the reverb
+    del compression
     out = colored  # a (samples, channels) view of the board's output, scaled in place
     out *= np.float32(_db(gain_db))
+    if curve is not None:
+        curve *= np.float32(_db(gain_db))
     if gain is not None:
         out *= gain[:, None]
+        if curve is not None:
+            curve *= gain
         del gain
     fade_out(out, sample_rate, settings.fade_out_s)  # measured below as it will be heard
+    if curve is not None:
+        fade_out(curve[:, None], sample_rate, settings.fade_out_s)
     peak = true_peak_dbtp(out)
     if peak > settings.true_peak_dbtp - 0.05:  # the true-peak promise wins over loudness
-        out *= np.float32(_db(settings.true_peak_dbtp - 0.1 - peak))
+        trim = np.float32(_db(settings.true_peak_dbtp - 0.1 - peak))
+        out *= trim
+        if curve is not None:
+            curve *= trim
         peak = true_peak_dbtp(out)
     measured = integrated_loudness(out, sample_rate)
     report = MasterReport(
-        None if measured is None else round(measured, 2), round(peak, 2), round(gain_db, 2)
+        None if measured is None else round(measured, 2), round(peak, 2), round(gain_db, 2), curve
     )
     return out, report
 
@@ -199,28 +251,21 @@ def fade_out(audio: np.ndarray, sample_rate: int, seconds: float) -> np.ndarray:
 
 
 def stem_chain(
-    audio: np.ndarray, sample_rate: int, settings: MasterSettings, gain_db: float
+    audio: np.ndarray, sample_rate: int, settings: MasterSettings, report: MasterReport
 ) -> np.ndarray:
-    """A stem with the mix's reverb, make-up gain and fade (no compressor or limiter), so stems
-    sum close to the mix."""
-    from pedalboard import Pedalboard, Reverb
-
-    board = Pedalboard(
-        [Reverb(room_size=settings.room_size, damping=0.5, wet_level=settings.reverb_wet,
-                dry_level=1.0 - settings.reverb_wet * 0.5, width=1.0)]
-    )  # fmt: skip
-    wet = board(np.ascontiguousarray(audio.T, dtype=np.float32), sample_rate).T * np.float32(
-        _db(gain_db)
-    )
-    peak = float(np.max(np.abs(wet))) if wet.size else 0.0
-    if peak > 0.99:  # keep a stem from clipping in fixed-point
-        wet = wet * np.float32(0.99 / peak)
-    return fade_out(np.ascontiguousarray(wet, dtype=np.float32), sample_rate, settings.fade_out_s)
+    """A stem through the mix's reverb and then the mix's own gains (``report.gain_curve``, from
+    ``master(..., keep_gain_curve=True)``): the stems of a piece sum to its mastered mix."""
+    if report.gain_curve is None:
+        raise ValueError("master(..., keep_gain_curve=True) keeps the gains the stems need")
+    wet = _reverb(settings)(np.ascontiguousarray(audio.T, dtype=np.float32), sample_rate).T
+    wet *= report.gain_curve[:, None]
+    return np.ascontiguousarray(wet, dtype=np.float32)
 
 
 __all__ = [
     "MasterReport",
     "MasterSettings",
+    "compressor_gain",
     "fade_out",
     "gated_loudness",
     "integrated_loudness",

@@ -18,6 +18,8 @@ import numpy as np
 from vmb_agent.errors import BackendUnavailableError, InputError, OutOfRangeError
 
 if TYPE_CHECKING:  # pragma: no cover
+    from collections.abc import Iterator
+
     import pretty_midi
 
 DEBIAN_FONTS = (
@@ -226,6 +228,34 @@ def render_midi(
     return out
 
 
+def render_instruments(
+    midi: pretty_midi.PrettyMIDI | Path | str,
+    *,
+    sample_rate: int = 44100,
+    soundfont: Path | str | None = None,
+    n_samples: int | None = None,
+    tail_s: float = DEFAULT_TAIL_S,
+) -> Iterator[tuple[str, np.ndarray]]:
+    """Each instrument rendered alone, all to the same length: ``(name, (n, 2) float32)``.
+
+    Their sum is the mix, and they are the stems: the two agree exactly. (Rendered together,
+    tinysoundfont updates envelopes and LFOs in blocks that start at each event of any
+    instrument, so a part alone differs from its share of a joint render by up to -20 dB.)
+    One part at a time is made, so a caller that sums them holds one extra track, not all.
+    """
+    import pretty_midi
+
+    pm = _as_pretty_midi(midi)
+    if n_samples is None:
+        end_s = max((n.end for inst in pm.instruments for n in inst.notes), default=0.0)
+        n_samples = round((end_s + tail_s) * sample_rate)
+    for inst in pm.instruments:
+        single = pretty_midi.PrettyMIDI(resolution=pm.resolution)
+        single.instruments.append(inst)
+        yield inst.name, render_midi(single, sample_rate=sample_rate, soundfont=soundfont,
+                                     n_samples=n_samples)  # fmt: skip
+
+
 def _reset(synth: Any) -> None:
     """Stop every voice and reset the channels, so a cached synth starts clean: tinysoundfont
     ends voices with a ~10 ms quick release, which is rendered away into a scratch buffer
@@ -235,4 +265,10 @@ def _reset(synth: Any) -> None:
     synth.generate_simple(_FLUSH_SAMPLES)
 
 
-__all__ = ["SoundFontChoice", "bundled_soundfont", "choose_soundfont", "render_midi"]
+__all__ = [
+    "SoundFontChoice",
+    "bundled_soundfont",
+    "choose_soundfont",
+    "render_instruments",
+    "render_midi",
+]
