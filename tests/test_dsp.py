@@ -73,7 +73,7 @@ def test_k_weighting_equals_the_recursive_filter(rate: int, n: int) -> None:
 
 @pytest.mark.parametrize("mode", ["reflect", "nearest"])
 @pytest.mark.parametrize("size", [1, 2, 5, 43, 64, 441])
-@pytest.mark.parametrize("n", [1, 7, 1000, 44100 + 3])
+@pytest.mark.parametrize("n", [1, 7, 1000, 44100 + 3, 3 * 65536 + 5])  # several chunks too
 def test_moving_windows_equal_scipy_ndimage(mode: str, size: int, n: int) -> None:
     import scipy.ndimage
 

@@ -121,12 +121,22 @@ def _window_pad(x: np.ndarray, size: int, mode: str) -> np.ndarray:
     return np.pad(x, (size // 2, size - 1 - size // 2), mode=_PAD_MODES[mode])
 
 
+_WINDOW_CHUNK = 1 << 16  # outputs per chunk: temporaries stay small on long audio
+
+
 def moving_average(x: np.ndarray, size: int, mode: str = "reflect") -> np.ndarray:
     """``scipy.ndimage.uniform_filter1d(x, size, mode=mode)`` for 1-D ``x`` (float64 sums)."""
     if size <= 1:
         return x.copy()
-    sums = np.concatenate([[0.0], np.cumsum(_window_pad(x, size, mode), dtype=np.float64)])
-    return ((sums[size:] - sums[:-size]) / size).astype(x.dtype, copy=False)
+    padded = _window_pad(x, size, mode)
+    out = np.empty(x.shape[0], dtype=x.dtype)
+    for start in range(0, x.shape[0], _WINDOW_CHUNK):
+        stop = min(x.shape[0], start + _WINDOW_CHUNK)
+        sums = np.cumsum(padded[start : stop + size - 1], dtype=np.float64)
+        window = sums[size - 1 :].copy()  # window i sums samples i .. i + size - 1
+        window[1:] -= sums[: stop - start - 1]
+        out[start:stop] = window / size
+    return out
 
 
 def moving_minimum(x: np.ndarray, size: int, mode: str = "reflect") -> np.ndarray:
@@ -135,15 +145,20 @@ def moving_minimum(x: np.ndarray, size: int, mode: str = "reflect") -> np.ndarra
     if size <= 1:
         return x.copy()
     padded = _window_pad(x, size, mode)
-    n_blocks = -(-(padded.shape[0]) // size) + 1
-    full = np.full(n_blocks * size, np.inf, dtype=x.dtype)
-    full[: padded.shape[0]] = padded
-    blocks = full.reshape(n_blocks, size)
-    prefix = np.minimum.accumulate(blocks, axis=1).reshape(-1)
-    suffix = np.minimum.accumulate(blocks[:, ::-1], axis=1)[:, ::-1].reshape(-1)
-    # window [i, i + size) = the tail of i's block (suffix) + the head of the next (prefix)
-    n = x.shape[0]
-    return np.minimum(suffix[:n], prefix[size - 1 : size - 1 + n])
+    out = np.empty(x.shape[0], dtype=x.dtype)
+    for start in range(0, x.shape[0], _WINDOW_CHUNK):
+        stop = min(x.shape[0], start + _WINDOW_CHUNK)
+        segment = padded[start : stop + size - 1]
+        n_blocks = -(-segment.shape[0] // size) + 1
+        full = np.full(n_blocks * size, np.inf, dtype=x.dtype)
+        full[: segment.shape[0]] = segment
+        blocks = full.reshape(n_blocks, size)
+        prefix = np.minimum.accumulate(blocks, axis=1).reshape(-1)
+        suffix = np.minimum.accumulate(blocks[:, ::-1], axis=1)[:, ::-1].reshape(-1)
+        # window [i, i + size) = the tail of i's block (suffix) + the head of the next (prefix)
+        count = stop - start
+        out[start:stop] = np.minimum(suffix[:count], prefix[size - 1 : size - 1 + count])
+    return out
 
 
 # --------------------------------------------------------------------------------------------

@@ -122,6 +122,9 @@ def limiter_gain(audio: np.ndarray, sample_rate: int, ceiling_db: float,
     return np.minimum(gain, needed, out=gain)
 
 
+_COMPRESSOR_HOP = 32  # samples per level reading (0.7 ms): the gain moves over ~100 ms
+
+
 def compressor_gain(audio: np.ndarray, sample_rate: int, settings: MasterSettings) -> np.ndarray:
     """Per-sample gain of a stereo-linked feed-forward bus compressor.
 
@@ -129,22 +132,36 @@ def compressor_gain(audio: np.ndarray, sample_rate: int, settings: MasterSetting
     ``1 - 1/ratio`` dB per dB. The reduction is held over the attack time and box-smoothed over
     half the release time: a look-ahead design (it starts to act just before a loud onset) made
     of moving windows, so it is vectorised and — being a gain curve, not a black box — the very
-    same gain can be applied to each stem, which then sums to the mix.
+    same gain can be applied to each stem, which then sums to the mix. The level is read every
+    ``_COMPRESSOR_HOP`` samples and the gain interpolated linearly between readings, so no
+    full-length temporary is made but the curve itself.
     """
-    attack = max(1, round(sample_rate * settings.compressor_attack_ms / 1000.0))
-    release = max(1, round(sample_rate * settings.compressor_release_ms / 2000.0))
-    power = np.square(audio[:, 0], dtype=np.float32)
-    for channel in range(1, audio.shape[1]):
-        power += np.square(audio[:, channel], dtype=np.float32)
-    power *= np.float32(1.0 / audio.shape[1])
-    level = moving_average(power, attack, mode="nearest")
-    np.maximum(level, np.float32(1e-12), out=level)
-    over = 10.0 * np.log10(level) - np.float32(settings.compressor_threshold_db)
-    np.maximum(over, np.float32(0.0), out=over)
-    over *= np.float32(1.0 - 1.0 / settings.compressor_ratio)  # dB of reduction
-    held = -moving_minimum(-over, 2 * attack + 1, mode="nearest")
-    smooth = moving_average(held, release, mode="nearest")
-    return np.power(np.float32(10.0), smooth * np.float32(-1.0 / 20.0)).astype(np.float32)
+    hop = _COMPRESSOR_HOP
+    n = audio.shape[0]
+    n_hops = -(-n // hop)
+    energy = np.zeros(n_hops, dtype=np.float64)
+    for channel in range(audio.shape[1]):
+        x = np.ascontiguousarray(audio[:, channel])
+        full = (n // hop) * hop
+        frames = x[:full].reshape(-1, hop)
+        energy[: frames.shape[0]] += np.einsum("ij,ij->i", frames, frames, dtype=np.float64)
+        if full < n:
+            energy[-1] += float(np.dot(x[full:], x[full:]))
+    counts = np.full(n_hops, float(hop * audio.shape[1]))
+    counts[-1] = (n - (n_hops - 1) * hop) * audio.shape[1]
+    attack = max(1, round(sample_rate * settings.compressor_attack_ms / 1000.0 / hop))
+    release = max(1, round(sample_rate * settings.compressor_release_ms / 2000.0 / hop))
+    level = moving_average(energy / counts, attack, mode="nearest")
+    over_db = 10.0 * np.log10(np.maximum(level, 1e-12)) - settings.compressor_threshold_db
+    reduction = np.maximum(over_db, 0.0) * (1.0 - 1.0 / settings.compressor_ratio)
+    held = -moving_minimum(-reduction, 2 * attack + 1, mode="nearest")
+    gain = 10.0 ** (-moving_average(held, release, mode="nearest") / 20.0)  # one per hop
+    # linear within each hop, between the gains at its edges (means of the neighbouring hops)
+    edges = np.concatenate([gain[:1], (gain[:-1] + gain[1:]) / 2, gain[-1:]]).astype(np.float32)
+    curve = np.empty((n_hops, hop), dtype=np.float32)
+    np.multiply((edges[1:] - edges[:-1])[:, None], np.arange(hop, dtype=np.float32) / hop, out=curve)
+    curve += edges[:-1, None]
+    return curve.reshape(-1)[:n]
 
 
 def limit(
