@@ -222,3 +222,21 @@ def test_bus_compressor_reduces_by_ratio_above_the_threshold_only() -> None:
     assert gain_db[3 * SR] == pytest.approx(-12 * (1 - 1 / 2.5), abs=0.2)
     assert gain_db[2 * SR - SR // 100] < -1.0  # look-ahead: it acts just before the onset
 
+
+def test_render_instruments_gives_each_part_alone() -> None:
+    import pretty_midi
+
+    from vmb_agent.rendering.synth import render_instruments
+
+    pm = scale_midi()
+    bass = pretty_midi.Instrument(program=33, name="bass")
+    bass.notes.append(pretty_midi.Note(velocity=100, pitch=36, start=0.0, end=1.0))
+    pm.instruments.append(bass)
+    parts = list(render_instruments(pm, n_samples=SR * 3))
+    assert [name for name, _ in parts] == [i.name for i in pm.instruments]
+    for (_, part), inst in zip(parts, pm.instruments, strict=True):
+        alone = pretty_midi.PrettyMIDI()
+        alone.instruments.append(inst)
+        assert np.array_equal(part, render_midi(alone, n_samples=SR * 3))
+    assert not np.array_equal(parts[0][1], parts[2][1])
+
