@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Callable
 
 import numpy as np
 
@@ -124,41 +125,48 @@ def _window_pad(x: np.ndarray, size: int, mode: str) -> np.ndarray:
 _WINDOW_CHUNK = 1 << 16  # outputs per chunk: temporaries stay small on long audio
 
 
-def moving_average(x: np.ndarray, size: int, mode: str = "reflect") -> np.ndarray:
-    """``scipy.ndimage.uniform_filter1d(x, size, mode=mode)`` for 1-D ``x`` (float64 sums)."""
+def _sliding(
+    x: np.ndarray, size: int, mode: str, reduce: Callable[[np.ndarray, int], np.ndarray]
+) -> np.ndarray:
+    """``reduce(segment, count)`` -> the ``count`` windows of ``size`` starting in ``segment``,
+    over ``x`` padded as scipy.ndimage pads it, a chunk of windows at a time."""
     if size <= 1:
         return x.copy()
     padded = _window_pad(x, size, mode)
     out = np.empty(x.shape[0], dtype=x.dtype)
     for start in range(0, x.shape[0], _WINDOW_CHUNK):
         stop = min(x.shape[0], start + _WINDOW_CHUNK)
-        sums = np.cumsum(padded[start : stop + size - 1], dtype=np.float64)
-        window = sums[size - 1 :].copy()  # window i sums samples i .. i + size - 1
-        window[1:] -= sums[: stop - start - 1]
-        out[start:stop] = window / size
+        out[start:stop] = reduce(padded[start : stop + size - 1], stop - start)
     return out
+
+
+def moving_average(x: np.ndarray, size: int, mode: str = "reflect") -> np.ndarray:
+    """``scipy.ndimage.uniform_filter1d(x, size, mode=mode)`` for 1-D ``x`` (float64 sums)."""
+
+    def means(segment: np.ndarray, count: int) -> np.ndarray:
+        sums = np.cumsum(segment, dtype=np.float64)
+        window = sums[size - 1 :].copy()  # window i sums samples i .. i + size - 1
+        window[1:] -= sums[: count - 1]
+        return window / size
+
+    return _sliding(x, size, mode, means)
 
 
 def moving_minimum(x: np.ndarray, size: int, mode: str = "reflect") -> np.ndarray:
     """``scipy.ndimage.minimum_filter1d(x, size, mode=mode)`` for 1-D ``x``: van Herk /
     Gil-Werman running minimum (prefix and suffix minima over blocks of ``size``), O(n)."""
-    if size <= 1:
-        return x.copy()
-    padded = _window_pad(x, size, mode)
-    out = np.empty(x.shape[0], dtype=x.dtype)
-    for start in range(0, x.shape[0], _WINDOW_CHUNK):
-        stop = min(x.shape[0], start + _WINDOW_CHUNK)
-        segment = padded[start : stop + size - 1]
+
+    def minima(segment: np.ndarray, count: int) -> np.ndarray:
         n_blocks = -(-segment.shape[0] // size) + 1
-        full = np.full(n_blocks * size, np.inf, dtype=x.dtype)
+        full = np.full(n_blocks * size, np.inf, dtype=segment.dtype)
         full[: segment.shape[0]] = segment
         blocks = full.reshape(n_blocks, size)
         prefix = np.minimum.accumulate(blocks, axis=1).reshape(-1)
         suffix = np.minimum.accumulate(blocks[:, ::-1], axis=1)[:, ::-1].reshape(-1)
         # window [i, i + size) = the tail of i's block (suffix) + the head of the next (prefix)
-        count = stop - start
-        out[start:stop] = np.minimum(suffix[:count], prefix[size - 1 : size - 1 + count])
-    return out
+        return np.minimum(suffix[:count], prefix[size - 1 : size - 1 + count])
+
+    return _sliding(x, size, mode, minima)
 
 
 # --------------------------------------------------------------------------------------------
