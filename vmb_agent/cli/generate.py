@@ -7,24 +7,21 @@ from pathlib import Path
 import click
 
 from vmb_agent.cli._output import emit, json_option, progress_bar, read_description
-from vmb_agent.errors import InputError, check_range, validated
+from vmb_agent.errors import InputError, check_range
 
 VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv")
 
 
-def _overrides(**values: object) -> object:
-    """The flags given as checked overrides: ranges named by flag, then names and formats."""
-    from vmb_agent.generation.conditions import check_duration, check_overrides
-    from vmb_agent.types import GenerationOverrides
+def _overrides(**values: object) -> dict[str, object]:
+    """The flags given, as override fields; the ranges checked here so that the message names
+    the flag (``VMB.generate`` / ``VMB.score`` check the rest: names, formats, the meter)."""
+    from vmb_agent.generation.conditions import check_duration
 
     if values.get("tempo_bpm") is not None:
         check_range("tempo", float(values["tempo_bpm"]), 30, 300)  # type: ignore[arg-type]
     if values.get("duration_s") is not None:
         check_duration(float(values["duration_s"]))  # type: ignore[arg-type]
-    given = {k: v for k, v in values.items() if v is not None}
-    overrides = validated(GenerationOverrides, given, "options")
-    check_overrides(overrides)
-    return overrides
+    return {k: v for k, v in values.items() if v is not None}
 
 
 def _references(values: tuple[str, ...]) -> tuple[list[str], list[float] | None]:
@@ -33,19 +30,18 @@ def _references(values: tuple[str, ...]) -> tuple[list[str], list[float] | None]
     ids: list[str] = []
     weights: list[float] = []
     for value in values:
-        track_id, sep, weight = value.rpartition(":")
-        if not sep:
-            track_id, weight = value, ""
+        track_id, weighted, weight = value.rpartition(":")
+        if not weighted:
+            track_id = value
         try:
-            weights.append(float(weight) if weight else 1.0)
+            weights.append(float(weight) if weighted else 1.0)
         except ValueError:
             raise InputError(
                 f"--reference {value!r}: the weight {weight!r} is not a number; "
                 "use ID or ID:WEIGHT, e.g. 3f2a9c:2."
             ) from None
         ids.append(track_id)
-    weighted = any(":" in v for v in values)
-    return ids, weights if weighted else None
+    return ids, weights if any(":" in v for v in values) else None
 
 
 def _render_result(result: object) -> None:

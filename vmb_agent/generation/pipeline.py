@@ -232,18 +232,16 @@ def render_composition(
     """SoundFont render -> exact length (loop tail folded back, or a short fade) -> mastering."""
     from vmb_agent.generation.styles import STYLES
     from vmb_agent.rendering.master import MasterSettings, master, stem_chain
-    from vmb_agent.rendering.synth import DEFAULT_TAIL_S, render_instruments
+    from vmb_agent.rendering.synth import render_instruments
 
     n = round(composition.duration_s * SAMPLE_RATE)
-    # the mix is the sum of the parts rendered alone, so the stems (the same parts, rendered
-    # again) sum to it exactly; the natural length keeps each part's release for a loop's fold
-    end_s = max((note.end for inst in composition.midi.instruments for note in inst.notes),
-                default=0.0)  # fmt: skip
-    length = max(n, round((end_s + DEFAULT_TAIL_S) * SAMPLE_RATE))
 
+    # the mix is the sum of the parts rendered alone, so the stems (the same parts, rendered
+    # again) sum to it exactly; each part keeps its natural length (release tail included),
+    # then is cut, padded or (a loop) folded to exactly n samples
     def parts() -> Iterator[tuple[str, np.ndarray]]:
         for name, part in render_instruments(composition.midi, sample_rate=SAMPLE_RATE,
-                                             soundfont=settings.soundfont, n_samples=length):  # fmt: skip
+                                             soundfont=settings.soundfont):  # fmt: skip
             yield name, fit_length(part, n, loop=conditions.loop)
 
     # planar (channels, samples) memory seen as (samples, channels): pedalboard takes it

@@ -172,7 +172,7 @@ def _mono(samples: np.ndarray, sr: int) -> np.ndarray:
 
 def _tonal_analysis(x: np.ndarray, sr: int) -> tuple | None:
     """The tempo and key measurements shared by :func:`analyze_audio` and
-    :func:`measure_tempo_key`: ``(y, mag, mel, (tempo, confidence), (key, confidence))`` at the
+    :func:`measure_tempo_key`: ``(mag, mel, (tempo, confidence), (key, confidence))`` at the
     analysis rate, or None for silent or too short audio."""
     y = _resample(x, sr, ANALYSIS_SR)
     if len(y) < N_FFT * 2 or float(np.max(np.abs(y), initial=0.0)) < 1e-5:
@@ -181,7 +181,7 @@ def _tonal_analysis(x: np.ndarray, sr: int) -> tuple | None:
     mel = mag @ _mel_filterbank(ANALYSIS_SR, N_FFT, 64).T  # (frames, 64)
     tempo = estimate_tempo(_tempo_envelope(mel), ANALYSIS_SR / HOP)
     key = estimate_key(_chroma(_resample(y, ANALYSIS_SR, CHROMA_SR)))
-    return y, mag, mel, tempo, key
+    return mag, mel, tempo, key
 
 
 def measure_tempo_key(samples: np.ndarray, sr: int) -> tuple[float | None, str | None]:
@@ -190,7 +190,7 @@ def measure_tempo_key(samples: np.ndarray, sr: int) -> tuple[float | None, str |
     found = _tonal_analysis(_mono(samples, sr), sr)
     if found is None:
         return None, None
-    tempo, key = found[3][0], found[4][0]
+    _, _, (tempo, _), (key, _) = found
     return (None if tempo is None else round(tempo, 2)), key
 
 
@@ -206,7 +206,7 @@ def analyze_audio(samples: np.ndarray, sr: int) -> AudioFeatures:
     found = _tonal_analysis(x, sr)
     if found is None:
         return AudioFeatures(duration, None, 0.0, None, 0.0, loudness, 0.0, 0.0, 0.0, 0.0)
-    _, mag, mel, (tempo, tempo_conf), (key, key_conf) = found
+    mag, mel, (tempo, tempo_conf), (key, key_conf) = found
     onset_env = _onset_envelope(mel)
     onsets = _pick_onsets(onset_env, ANALYSIS_SR / HOP)
     onset_density = len(onsets) / max(duration, 1e-6)

@@ -231,27 +231,20 @@ def master(
     else:  # out of iterations: apply the last correction too
         gain = limiter_gain(colored, sample_rate, ceiling - gain_db)
     del power
-    curve = compression if keep_gain_curve else None  # from here on: the gains after the reverb
-    del compression
+    # every gain after the compressor as one curve: make-up x limiter x fade (x true-peak trim)
+    after = gain if gain is not None else np.ones(colored.shape[0], dtype=np.float32)
+    after *= np.float32(_db(gain_db))
+    fade_out(after[:, None], sample_rate, settings.fade_out_s)  # measured as it will be heard
     out = colored  # a (samples, channels) view of the board's output, scaled in place
-    out *= np.float32(_db(gain_db))
-    if curve is not None:
-        curve *= np.float32(_db(gain_db))
-    if gain is not None:
-        out *= gain[:, None]
-        if curve is not None:
-            curve *= gain
-        del gain
-    fade_out(out, sample_rate, settings.fade_out_s)  # measured below as it will be heard
-    if curve is not None:
-        fade_out(curve[:, None], sample_rate, settings.fade_out_s)
+    out *= after[:, None]
     peak = true_peak_dbtp(out)
     if peak > settings.true_peak_dbtp - 0.05:  # the true-peak promise wins over loudness
         trim = np.float32(_db(settings.true_peak_dbtp - 0.1 - peak))
         out *= trim
-        if curve is not None:
-            curve *= trim
+        after *= trim
         peak = true_peak_dbtp(out)
+    curve = np.multiply(compression, after, out=compression) if keep_gain_curve else None
+    del after, gain
     measured = integrated_loudness(out, sample_rate)
     report = MasterReport(
         None if measured is None else round(measured, 2), round(peak, 2), round(gain_db, 2), curve
