@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from itertools import pairwise
 
 from vmb_agent.describe.features import ColourFeatures
-from vmb_agent.describe.text import TextHints, parse_text_attributes
+from vmb_agent.describe.text import TextHints, order_genres, parse_text_attributes
 from vmb_agent.describe.vocabulary import Profile, Vocabulary, load_vocabulary
 from vmb_agent.theory import Key, parse_key
 from vmb_agent.types import Evidence, MusicAttributes, Section
@@ -286,8 +286,10 @@ def _key_features(colour: ColourFeatures | None, valence: float) -> dict[str, fl
 def _merge_hints(first: TextHints, second: TextHints) -> TextHints:
     """Hints of a text source with a context on top (the context wins where both speak)."""
     merged = TextHints(**first.__dict__)
-    for name in ("genres", "moods", "instruments", "removed_instruments", "matched"):
+    for name in ("genres", "named_genres", "moods", "instruments", "removed_instruments",
+                 "matched"):  # fmt: skip
         setattr(merged, name, _first([*getattr(second, name), *getattr(first, name)], 99))
+    merged.genres = order_genres(merged.genres, merged.named_genres)  # named genres lead
     for name in ("tempo_bpm", "suggested_tempo_bpm", "key", "mode", "time_signature",
                  "suggested_time_signature", "duration_s"):  # fmt: skip
         if getattr(second, name) is not None:

@@ -47,12 +47,15 @@ class TextHints:
     ("more energetic" -> +0.15), ``valence_delta`` ("darker" -> -0.15).
     Lists (canonical names, in order of mention, no duplicates): ``genres``, ``moods``,
     ``instruments`` (to use or add) and ``removed_instruments`` ("no drums", "without the
-    piano"). ``suggested_tempo_bpm`` / ``suggested_time_signature`` come from scene or genre
+    piano"). ``genres`` lists the genres named outright first (``named_genres``: "synthwave",
+    "punk"), then those scene and modifier words suggest ("chase" -> action score), so a named
+    genre decides the generator's style. ``suggested_tempo_bpm`` / ``suggested_time_signature`` come from scene or genre
     words ("slow dance" -> 72, "waltz" -> 3/4) and are weaker than explicit values.
     ``matched`` lists the phrases recognised, in order.
     """
 
     genres: list[str] = field(default_factory=list)
+    named_genres: list[str] = field(default_factory=list)
     moods: list[str] = field(default_factory=list)
     instruments: list[str] = field(default_factory=list)
     removed_instruments: list[str] = field(default_factory=list)
@@ -236,6 +239,9 @@ def _add_term(
         target.extend(added)
         if added:
             evidence.append(_said(attribute, ", ".join(added), raw, rule))
+    if not term.weak:  # a named genre goes before the genres scene words suggest
+        hints.named_genres.extend(g for g in term.genres if g not in hints.named_genres)
+        hints.genres[:] = order_genres(hints.genres, hints.named_genres)
     if term.energy is not None:
         energies.append(term.energy)
         evidence.append(_said("energy", f"{term.energy:g}", raw, rule))
@@ -279,6 +285,11 @@ def apply_hints(attributes: MusicAttributes, hints: TextHints) -> MusicAttribute
     instruments = list(dict.fromkeys([*hints.instruments, *updated.instruments]))
     updated.instruments = [i for i in instruments if i not in hints.removed_instruments]
     return updated
+
+
+def order_genres(genres: list[str], named: list[str]) -> list[str]:
+    """``genres`` with the ``named`` ones first (each group in its own order, no duplicates)."""
+    return list(dict.fromkeys([*(g for g in named if g in genres), *genres]))
 
 
 def _instrument(phrase: str) -> str | None:

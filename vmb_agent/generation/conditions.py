@@ -3,6 +3,13 @@
 Precedence, field by field: explicit overrides > text bridge (the description's attributes) >
 music bridge (blended references) > style defaults. The video (when scoring) fixes the length
 and may nudge the tempo so cuts land on beats; ``origins`` records where every value came from.
+Each field has one small resolver returning its value and origin; :data:`RESOLVERS` lists them
+in the order they run (later fields read earlier ones: the style's tempo range needs the energy).
+
+Style: a description's genres decide it through the vocabulary's one genre -> style table
+(``prompts/vocabulary.toml`` ``[genre_styles]``), the first genre with a style winning, so the
+describer's genres and the generated style never disagree. Only without such a genre do genre
+words in the prose, then mood keywords and the prose's words, choose.
 
 Instruments: explicit overrides are the exact ensemble. Instruments from the description or the
 references are suggestions merged into the style's band: each takes the part its role matches
@@ -12,18 +19,29 @@ references are suggestions merged into the style's band: each takes the part its
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
 
 import numpy as np
 
-from vmb_agent.errors import OutOfRangeError, check_range, unknown_name
+from vmb_agent.describe.vocabulary import style_for_genres
+from vmb_agent.errors import OutOfRangeError, VMBError, check_range, unknown_name
 from vmb_agent.generation.form import TIME_SIGNATURES, scale_sections
 from vmb_agent.generation.references import BlendedReferences, analyze_reference, blend
-from vmb_agent.generation.styles import STYLES, normalize_style, roles_for, style_scores
+from vmb_agent.generation.styles import (
+    STYLES,
+    StyleSpec,
+    normalize_style,
+    roles_for,
+    style_scores,
+)
 from vmb_agent.theory import Key, normalize_instrument, parse_key
 from vmb_agent.types import (
     ConditionOrigin,
     Conditions,
     GenerationOverrides,
+    MusicAttributes,
     MusicDescription,
     Section,
     TrackInfo,
@@ -47,11 +65,34 @@ def _band(energy: float, valence: float) -> tuple[str, str]:
     return e, "dark" if valence < 0.45 else "bright"
 
 
-def choose_style(words: list[str], energy: float, valence: float) -> str | None:
-    """The style whose keywords best match ``words`` (genres first), or None without a match."""
+def choose_style(words: list[str]) -> str | None:
+    """The style whose genre words and keywords best match ``words``, or None without a match."""
     scores = style_scores(words)
     best = max(scores, key=lambda s: scores[s])
     return best if scores[best] > 0 else None
+
+
+def description_style(description: MusicDescription) -> str | None:
+    """The style a description asks for: its first genre with a style (the vocabulary's genre ->
+    style table), else the first genre named in its prose (read as the describer reads words),
+    else the best keyword match of its genres (twice) and moods, else of its prose's words."""
+    attrs = description.attributes
+    return (
+        style_for_genres(attrs.genres)
+        or _prose_genre_style(description.text)
+        or choose_style([*attrs.genres, *attrs.genres, *attrs.moods])
+        or choose_style(description.text.lower().replace(",", " ").split())
+    )
+
+
+def _prose_genre_style(text: str) -> str | None:
+    from vmb_agent.describe.text import parse_text_attributes
+
+    try:
+        hints, _ = parse_text_attributes(text)
+    except VMBError:  # e.g. "400 bpm" in hand-written prose: no genre to read there
+        return None
+    return style_for_genres(hints.genres)
 
 
 def check_overrides(overrides: GenerationOverrides) -> None:
@@ -82,6 +123,246 @@ def check_duration(duration_s: float) -> float:
     return duration_s
 
 
+# --------------------------------------------------------------------------------------------
+# One resolver per field
+# --------------------------------------------------------------------------------------------
+
+
+class Resolved(NamedTuple):
+    """A field's value and where it came from (``origin`` None: nothing to record)."""
+
+    value: Any
+    origin: ConditionOrigin | None
+
+
+@dataclass
+class _Context:
+    """What the resolvers read: both bridges, the overrides and the fields resolved so far."""
+
+    description: MusicDescription | None
+    references: BlendedReferences | None
+    overrides: GenerationOverrides
+    seed: int
+    video_duration_s: float | None
+    values: dict[str, Any] = field(default_factory=dict)
+    origins: dict[str, ConditionOrigin] = field(default_factory=dict)
+
+    @property
+    def attrs(self) -> MusicAttributes | None:
+        return self.description.attributes if self.description is not None else None
+
+    def described(self, name: str) -> Any:
+        """A described attribute only when the description set it (a description that never
+        set energy/valence carries the model's 0.5 default: not a choice)."""
+        attrs = self.attrs
+        return (
+            getattr(attrs, name) if attrs is not None and name in attrs.model_fields_set else None
+        )
+
+    @property
+    def spec(self) -> StyleSpec:
+        return STYLES[self.values["style"]]
+
+
+def _first(override: object, described: object, referenced: object, default: object) -> Resolved:
+    """The precedence: the first given of override, description, reference, else the default."""
+    for value, origin in ((override, "override"), (described, "description"),
+                          (referenced, "reference")):  # fmt: skip
+        if value is not None:
+            return Resolved(value, origin)
+    return Resolved(default, "default")
+
+
+def _energy(c: _Context) -> Resolved:
+    referenced = c.references.energy if c.references is not None else None
+    value, origin = _first(c.overrides.energy, c.described("energy"), referenced, 0.5)
+    return Resolved(float(value), origin)
+
+
+def _valence(c: _Context) -> Resolved:
+    value, origin = _first(c.overrides.valence, c.described("valence"), None, 0.5)
+    return Resolved(float(value), origin)
+
+
+def _style(c: _Context) -> Resolved:
+    if c.overrides.style is not None:
+        return Resolved(normalize_style(c.overrides.style), "override")
+    if c.description is not None and (style := description_style(c.description)) is not None:
+        return Resolved(style, "description")
+    refs = c.references
+    if refs is not None and refs.genres:
+        style = style_for_genres(refs.genres) or choose_style(refs.genres)
+        if style is not None:
+            return Resolved(style, "reference")
+    return Resolved(_DEFAULT_STYLE[_band(c.values["energy"], c.values["valence"])], "default")
+
+
+def _duration(c: _Context) -> Resolved:
+    """An explicit length wins, then the video's, then the description's."""
+    attrs, source = c.attrs, c.description.source if c.description is not None else None
+    if c.overrides.duration_s is not None:
+        resolved = Resolved(float(c.overrides.duration_s), "override")
+    elif c.video_duration_s is not None:
+        resolved = Resolved(float(c.video_duration_s), "video")
+    elif attrs is not None and attrs.duration_s is not None:
+        resolved = Resolved(float(attrs.duration_s), "description")
+    elif source is not None and source.duration_s:
+        resolved = Resolved(float(source.duration_s), "description")
+    else:
+        resolved = Resolved(DEFAULT_DURATION_S, "default")
+    check_duration(resolved.value)
+    return resolved
+
+
+def _tempo(c: _Context) -> Resolved:
+    """Default: the style's tempo range, placed by energy."""
+    low, high = c.spec.tempo_range
+    default = round(low + (high - low) * c.values["energy"])
+    described = c.attrs.tempo_bpm if c.attrs is not None else None
+    referenced = c.references.tempo_bpm if c.references is not None else None
+    value, origin = _first(c.overrides.tempo_bpm, described, referenced, default)
+    return Resolved(float(np.clip(float(value), 30.0, 300.0)), origin)
+
+
+def _key(c: _Context) -> Resolved:
+    """Default: the mode from valence, a tonic from the style's list drawn by the seed."""
+    refs = c.references
+    referenced = refs.key.name if refs is not None and refs.key else None
+    mode = "minor" if c.values["valence"] < 0.45 else "major"
+    tonics = c.spec.minor_tonics if mode == "minor" else c.spec.major_tonics
+    rng = np.random.default_rng(c.seed)
+    default = Key(int(tonics[int(rng.integers(len(tonics)))]), mode).name
+    described = c.attrs.key if c.attrs is not None else None
+    value, origin = _first(c.overrides.key, described, referenced, default)
+    return Resolved(parse_key(str(value)).name, origin)
+
+
+def _meter(c: _Context) -> Resolved:
+    """Unsupported meters from the bridges fall back to 4/4 (an explicit one is an error)."""
+    described = c.described("time_signature")
+    referenced = c.references.time_signature if c.references is not None else None
+    value, origin = _first(
+        c.overrides.time_signature,
+        described if described in TIME_SIGNATURES else None,
+        referenced if referenced in TIME_SIGNATURES else None,
+        "4/4",
+    )
+    return Resolved(str(value), origin)
+
+
+def _instruments(c: _Context) -> Resolved:
+    """Overrides are the exact band; described or referenced ones join the style's band."""
+    spec, attrs, refs = c.spec, c.attrs, c.references
+    band = list(dict.fromkeys(p.instrument for p in spec.parts))
+    if c.overrides.instruments is not None:
+        named = dict.fromkeys(normalize_instrument(n) for n in c.overrides.instruments)
+        return Resolved(list(named), "override")
+    if attrs is not None and attrs.instruments:
+        suggested = list(dict.fromkeys(normalize_instrument(n) for n in attrs.instruments))
+        if len(suggested) >= FULL_ENSEMBLE:  # a whole band: keep it, add the style's drums
+            drums = [p.instrument for p in spec.parts if p.role == "drums"]
+            return Resolved(list(dict.fromkeys(suggested + drums))[:MAX_INSTRUMENTS], "description")
+        return Resolved(merge_instruments(band, suggested), "description")
+    if refs is not None and refs.instruments:
+        return Resolved(merge_instruments(band, refs.instruments[:2]), "reference")
+    return Resolved(band, "default")
+
+
+def _loop(c: _Context) -> Resolved:
+    value, origin = _first(c.overrides.loop, None, None, False)
+    return Resolved(bool(value), origin)
+
+
+def _loop_tempo(c: _Context) -> Resolved | None:
+    """A loop is a whole number of bars long, so the meter runs on across the repeat: keep the
+    length exact and move the tempo to the nearest whole-bar fit (origin "loop")."""
+    if not c.values["loop"]:
+        return None
+    duration, tempo = c.values["duration_s"], c.values["tempo_bpm"]
+    meter = c.values["time_signature"]
+    bar_beats = int(meter.split("/")[0])
+    bars = max(1, round(duration * tempo / 60.0 / bar_beats))
+    fitted = bars * bar_beats * 60.0 / duration
+    if not 30.0 <= fitted <= 300.0:
+        raise OutOfRangeError(
+            f"a {duration:g} s loop needs a tempo of {fitted:.1f} BPM to hold whole bars of "
+            f"{meter}; allowed: 30 to 300 BPM. Choose a longer or shorter loop."
+        )
+    return Resolved(fitted, "loop") if abs(fitted - tempo) > 1e-6 else None
+
+
+def _sections(c: _Context) -> Resolved:
+    """The description's sections stretched to the length, else the references' energy arc."""
+    d, refs, duration = c.description, c.references, c.values["duration_s"]
+    if d is not None and d.sections:
+        described_length = d.source.duration_s or d.attributes.duration_s
+        return Resolved(scale_sections(d.sections, described_length, duration), "description")
+    if refs is not None and refs.energy_curve and duration >= 20:
+        return Resolved(_sections_from_curve(refs.energy_curve, duration), "reference")
+    return Resolved([], "default")
+
+
+def _cuts(c: _Context) -> Resolved:
+    d = c.description
+    cuts = [float(x) for x in (d.cuts_s if d is not None else []) if 0 < x < c.values["duration_s"]]
+    if not cuts or d is None:
+        return Resolved(cuts, None)
+    return Resolved(cuts, "video" if d.source.kind == "video" else "description")
+
+
+def _chords(c: _Context) -> Resolved:
+    refs = c.references
+    chords = refs.chords_in(parse_key(c.values["key"])) if refs is not None else []
+    return Resolved(chords, "reference" if chords else None)
+
+
+def _swing(c: _Context) -> Resolved:
+    """The references' swing when they swing, else the style's feel."""
+    material = c.references.material if c.references is not None else None
+    referenced = material.swing if material is not None else None
+    if referenced is not None:
+        referenced = float(np.clip(referenced, 0.5, 0.75))
+    value, origin = _first(c.overrides.swing, None, referenced, c.spec.swing)
+    return Resolved(float(value), origin)
+
+
+def _melody_density(c: _Context) -> Resolved:
+    material = c.references.material if c.references is not None else None
+    density = material.density if material is not None else None
+    if density is None:
+        return Resolved(None, None)
+    return Resolved(float(density), "reference")
+
+
+def _motif_source(c: _Context) -> Resolved:
+    """The reference whose opening motif the main theme quotes."""
+    material = c.references.material if c.references is not None else None
+    source = c.references.motif_source if material is not None and material.motif else None
+    return Resolved(source, "reference" if source is not None else None)
+
+
+Resolver = Callable[[_Context], Resolved | None]
+#: (field, resolver) in the order they run; a resolver returning None leaves the field as it is
+RESOLVERS: tuple[tuple[str, Resolver], ...] = (
+    ("energy", _energy),  # first: the defaults of other fields depend on energy and valence
+    ("valence", _valence),
+    ("style", _style),
+    ("duration_s", _duration),
+    ("tempo_bpm", _tempo),
+    ("key", _key),
+    ("time_signature", _meter),
+    ("instruments", _instruments),
+    ("loop", _loop),
+    ("tempo_bpm", _loop_tempo),  # a loop refits the tempo to whole bars
+    ("sections", _sections),
+    ("cuts_s", _cuts),
+    ("chords", _chords),
+    ("swing", _swing),
+    ("melody_density", _melody_density),
+    ("motif_source", _motif_source),
+)
+
+
 def resolve_conditions(
     description: MusicDescription | None,
     references: BlendedReferences | list[TrackInfo] | None,
@@ -90,186 +371,39 @@ def resolve_conditions(
     seed: int = 0,
     video_duration_s: float | None = None,
 ) -> Conditions:
-    """Resolve explicit conditions with provenance (see the module docstring)."""
+    """Resolve explicit conditions with provenance (see the module docstring): each field's
+    resolver in :data:`RESOLVERS`, in order, gives its value and where it came from."""
     check_overrides(overrides)
     if isinstance(references, list):
         references = blend([analyze_reference(t) for t in references])
-    attrs = description.attributes if description is not None else None
-    given = attrs.model_fields_set if attrs is not None else set()
-    origins: dict[str, ConditionOrigin] = {}
-    rng = np.random.default_rng(seed)
-
-    # energy / valence first: the defaults of other fields depend on them
-    def pick(name: str, override: object, described: object, referenced: object, default: object):
-        if override is not None:
-            origins[name] = "override"
-            return override
-        if described is not None:
-            origins[name] = "description"
-            return described
-        if referenced is not None:
-            origins[name] = "reference"
-            return referenced
-        origins[name] = "default"
-        return default
-
-    # (a description that never set energy/valence carries the model's 0.5 default: not a choice)
-    def described(name: str) -> object:
-        return getattr(attrs, name) if attrs is not None and name in given else None
-
-    energy = float(pick("energy", overrides.energy, described("energy"),
-                        references.energy if references else None, 0.5))  # fmt: skip
-    valence = float(pick("valence", overrides.valence, described("valence"), None, 0.5))
-
-    # style
-    if overrides.style is not None:
-        style, origins["style"] = normalize_style(overrides.style), "override"
-    else:
-        style = None
-        if attrs is not None:
-            words = [*attrs.genres, *attrs.genres, *attrs.moods]
-            style = choose_style(words, energy, valence)
-            if style is None and description is not None:
-                style = choose_style(
-                    description.text.lower().replace(",", " ").split(), energy, valence
-                )
-            if style is not None:
-                origins["style"] = "description"
-        if style is None and references is not None and references.genres:
-            style = choose_style(references.genres, energy, valence)
-            if style is not None:
-                origins["style"] = "reference"
-        if style is None:
-            style, origins["style"] = _DEFAULT_STYLE[_band(energy, valence)], "default"
-    spec = STYLES[style]
-
-    # duration: an explicit length wins, then the video's, then the description's
-    if overrides.duration_s is not None:
-        duration, origins["duration_s"] = float(overrides.duration_s), "override"
-    elif video_duration_s is not None:
-        duration, origins["duration_s"] = float(video_duration_s), "video"
-    elif attrs is not None and attrs.duration_s is not None:
-        duration, origins["duration_s"] = float(attrs.duration_s), "description"
-    elif description is not None and description.source.duration_s:
-        duration, origins["duration_s"] = float(description.source.duration_s), "description"
-    else:
-        duration, origins["duration_s"] = DEFAULT_DURATION_S, "default"
-    check_duration(duration)
-
-    # tempo
-    low, high = spec.tempo_range
-    tempo = float(pick("tempo_bpm", overrides.tempo_bpm, attrs.tempo_bpm if attrs else None,
-                       references.tempo_bpm if references else None,
-                       round(low + (high - low) * energy)))  # fmt: skip
-    tempo = float(np.clip(tempo, 30.0, 300.0))
-
-    # key
-    ref_key = references.key.name if references is not None and references.key else None
-    default_mode = "minor" if valence < 0.45 else "major"
-    tonics = spec.minor_tonics if default_mode == "minor" else spec.major_tonics
-    default_key = Key(int(tonics[int(rng.integers(len(tonics)))]), default_mode).name
-    key = parse_key(
-        str(pick("key", overrides.key, attrs.key if attrs else None, ref_key, default_key))
-    ).name
-
-    # meter: unsupported meters from the bridges fall back to 4/4 (an explicit one is an error)
-    described_ts = attrs.time_signature if attrs is not None and "time_signature" in given else None
-    ref_ts = references.time_signature if references is not None else None
-    time_signature = str(pick("time_signature", overrides.time_signature,
-                              described_ts if described_ts in TIME_SIGNATURES else None,
-                              ref_ts if ref_ts in TIME_SIGNATURES else None, "4/4"))  # fmt: skip
-
-    # instruments
-    style_band = list(dict.fromkeys(p.instrument for p in spec.parts))
-    if overrides.instruments is not None:
-        instruments = list(dict.fromkeys(normalize_instrument(n) for n in overrides.instruments))
-        origins["instruments"] = "override"
-    elif attrs is not None and attrs.instruments:
-        suggested = list(dict.fromkeys(normalize_instrument(n) for n in attrs.instruments))
-        if len(suggested) >= FULL_ENSEMBLE:  # a whole band: keep it, add the style's drums
-            drums = [p.instrument for p in spec.parts if p.role == "drums"]
-            instruments = list(dict.fromkeys(suggested + drums))[:MAX_INSTRUMENTS]
-        else:
-            instruments = merge_instruments(style_band, suggested)
-        origins["instruments"] = "description"
-    elif references is not None and references.instruments:
-        instruments = merge_instruments(style_band, references.instruments[:2])
-        origins["instruments"] = "reference"
-    else:
-        instruments, origins["instruments"] = style_band, "default"
-
-    loop = bool(pick("loop", overrides.loop, None, None, False))
-    if loop:
-        # a loop is a whole number of bars long, so the meter runs on across the repeat: keep
-        # the length exact and move the tempo to the nearest whole-bar fit (origin "loop")
-        bar_beats = int(time_signature.split("/")[0])
-        bars = max(1, round(duration * tempo / 60.0 / bar_beats))
-        fitted = bars * bar_beats * 60.0 / duration
-        if not 30.0 <= fitted <= 300.0:
-            raise OutOfRangeError(
-                f"a {duration:g} s loop needs a tempo of {fitted:.1f} BPM to hold whole bars of "
-                f"{time_signature}; allowed: 30 to 300 BPM. Choose a longer or shorter loop."
-            )
-        if abs(fitted - tempo) > 1e-6:
-            tempo, origins["tempo_bpm"] = fitted, "loop"
-
-    sections: list[Section] = []
-    if description is not None and description.sections:
-        described_length = description.source.duration_s or description.attributes.duration_s
-        sections = scale_sections(description.sections, described_length, duration)
-        origins["sections"] = "description"
-    elif references is not None and references.energy_curve and duration >= 20:
-        sections = _sections_from_curve(references.energy_curve, duration)
-        origins["sections"] = "reference"
-    else:
-        origins["sections"] = "default"
-    cuts = [
-        float(c)
-        for c in (description.cuts_s if description is not None else [])
-        if 0 < c < duration
-    ]
-    if cuts:
-        origins["cuts_s"] = (
-            "video" if description and description.source.kind == "video" else "description"
-        )
-
-    chords = references.chords_in(parse_key(key)) if references is not None else []
-    if chords:
-        origins["chords"] = "reference"
-
-    # groove: swing and melody density from the references (the style's feel otherwise), and
-    # the reference whose opening motif the main theme quotes
-    material = references.material if references is not None else None
-    referenced_swing = material.swing if material is not None else None
-    if referenced_swing is not None:
-        referenced_swing = float(np.clip(referenced_swing, 0.5, 0.75))
-    swing = float(pick("swing", overrides.swing, None, referenced_swing, spec.swing))
-    density = material.density if material is not None else None
-    if density is not None:
-        origins["melody_density"] = "reference"
-    motif_source = references.motif_source if material is not None and material.motif else None
-    if motif_source is not None:
-        origins["motif_source"] = "reference"
-
+    c = _Context(description, references, overrides, seed, video_duration_s)
+    for name, resolver in RESOLVERS:
+        resolved = resolver(c)
+        if resolved is None:
+            continue
+        c.values[name] = resolved.value
+        if resolved.origin is not None:
+            c.origins[name] = resolved.origin
+    v = c.values
     return Conditions(
-        style=style,
-        tempo_bpm=round(tempo, 3),
-        key=key,
-        time_signature=time_signature,
-        instruments=instruments,
-        duration_s=round(duration, 4),
-        energy=round(energy, 3),
-        valence=round(valence, 3),
-        loop=loop,
-        sections=sections,
-        cuts_s=cuts,
-        chords=chords,
-        swing=round(swing, 3),
-        melody_density=None if density is None else round(float(density), 3),
-        motif_source=motif_source,
+        style=v["style"],
+        tempo_bpm=round(v["tempo_bpm"], 3),
+        key=v["key"],
+        time_signature=v["time_signature"],
+        instruments=v["instruments"],
+        duration_s=round(v["duration_s"], 4),
+        energy=round(v["energy"], 3),
+        valence=round(v["valence"], 3),
+        loop=v["loop"],
+        sections=v["sections"],
+        cuts_s=v["cuts_s"],
+        chords=v["chords"],
+        swing=round(v["swing"], 3),
+        melody_density=None if v["melody_density"] is None else round(v["melody_density"], 3),
+        motif_source=v["motif_source"],
         reference_ids=list(references.ids) if references is not None else [],
         reference_weights=list(references.weights) if references is not None else [],
-        origins=origins,
+        origins=c.origins,
     )
 
 
@@ -308,9 +442,12 @@ def _sections_from_curve(curve: list[float], duration: float) -> list[Section]:
 
 
 __all__ = [
+    "RESOLVERS",
+    "Resolved",
     "check_duration",
     "check_overrides",
     "choose_style",
+    "description_style",
     "merge_instruments",
     "resolve_conditions",
 ]

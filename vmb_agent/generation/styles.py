@@ -9,7 +9,7 @@ Patterns are written for one 4/4 bar in beats; other meters use the part of the 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from vmb_agent.errors import unknown_name
 
@@ -37,12 +37,13 @@ class StyleSpec:
     swing: float = 0.5  # share of the beat before the off-beat eighth (0.5 = straight)
     melody_density: int = 1  # 0 sparse, 1 medium, 2 busy
     humanize_ms: float = 8.0
+    #: mood and scene words that lean towards the style, for words no genre names (genre words
+    #: and their style live in prompts/vocabulary.toml [genre_styles])
     keywords: tuple[str, ...] = ()
     reverb: float = 0.18  # wet level of the mastering reverb
     room: float = 0.5
     major_tonics: tuple[int, ...] = (0, 2, 5, 7, 9)  # preferred tonics when no key is asked
     minor_tonics: tuple[int, ...] = (9, 2, 4, 7, 0)
-    aliases: tuple[str, ...] = field(default=())
 
 
 P = PartSpec
@@ -82,7 +83,6 @@ STYLES: dict[str, StyleSpec] = {
             ),
             reverb=0.3,
             room=0.8,
-            aliases=("orchestral", "orchestra", "film", "epic", "soundtrack"),
         ),
         StyleSpec(
             "ambient",
@@ -115,7 +115,6 @@ STYLES: dict[str, StyleSpec] = {
             ),
             reverb=0.4,
             room=0.9,
-            aliases=("atmospheric", "drone", "new age", "meditation"),
         ),
         StyleSpec(
             "lofi",
@@ -149,7 +148,6 @@ STYLES: dict[str, StyleSpec] = {
             ),
             reverb=0.2,
             room=0.4,
-            aliases=("lo-fi", "lo-fi hip hop", "lofi hip hop", "hip hop", "chillhop", "chill"),
         ),
         StyleSpec(
             "pop",
@@ -181,7 +179,6 @@ STYLES: dict[str, StyleSpec] = {
             ),
             reverb=0.16,
             room=0.45,
-            aliases=("indie pop", "synthpop", "upbeat"),
         ),
         StyleSpec(
             "rock",
@@ -213,7 +210,6 @@ STYLES: dict[str, StyleSpec] = {
             ),
             reverb=0.12,
             room=0.4,
-            aliases=("hard rock", "punk", "metal", "alternative", "grunge"),
         ),
         StyleSpec(
             "electronic",
@@ -245,7 +241,6 @@ STYLES: dict[str, StyleSpec] = {
             ),
             reverb=0.2,
             room=0.6,
-            aliases=("edm", "electronic/edm", "dance", "house", "techno", "trance", "synthwave"),
         ),
         StyleSpec(
             "jazz",
@@ -277,7 +272,6 @@ STYLES: dict[str, StyleSpec] = {
             ),
             reverb=0.16,
             room=0.5,
-            aliases=("swing", "bebop", "lounge", "jazz swing", "blues"),
         ),
         StyleSpec(
             "folk",
@@ -309,7 +303,6 @@ STYLES: dict[str, StyleSpec] = {
             ),
             reverb=0.15,
             room=0.45,
-            aliases=("acoustic", "country", "celtic", "americana", "folk/acoustic"),
         ),
         StyleSpec(
             "piano",
@@ -339,7 +332,6 @@ STYLES: dict[str, StyleSpec] = {
             ),
             reverb=0.22,
             room=0.7,
-            aliases=("solo piano", "classical", "solo piano/classical", "romantic", "nocturne"),
         ),
         StyleSpec(
             "chiptune",
@@ -370,21 +362,22 @@ STYLES: dict[str, StyleSpec] = {
             ),
             reverb=0.08,
             room=0.3,
-            aliases=("8-bit", "8bit", "video game", "retro game", "chip"),
         ),
     )
 }
 
-_ALIASES = {alias: s.name for s in STYLES.values() for alias in s.aliases}
-
 
 def normalize_style(name: str) -> str:
-    """Canonical style name for ``name`` (aliases accepted), else ``UnknownNameError``."""
+    """Canonical style name for ``name``, else ``UnknownNameError``. Genre words are accepted
+    through the vocabulary's genre -> style table ("EDM", "synthwave", "punk rock", "8-bit")."""
+    from vmb_agent.describe.vocabulary import style_for_genre
+
     key = " ".join(str(name).lower().replace("_", " ").split())
     if key in STYLES:
         return key
-    if key in _ALIASES:
-        return _ALIASES[key]
+    style = style_for_genre(key, exact=True)
+    if style is not None:
+        return style
     raise unknown_name("style", name, STYLES)
 
 
@@ -399,14 +392,18 @@ def style_catalog() -> dict[str, list[str]]:
 
 
 def style_scores(words: list[str]) -> dict[str, float]:
-    """How well free words (genres, moods) match each style's keywords."""
+    """How well free words (genres, moods) match each style: 3 for a genre word of the style
+    (the vocabulary's genre -> style table), 1 for a keyword, 0.5 for a word containing one."""
+    from vmb_agent.describe.vocabulary import style_for_genre
+
     scores = dict.fromkeys(STYLES, 0.0)
     for word in words:
         w = word.lower().strip()
         if not w:
             continue
+        named = style_for_genre(w, exact=True)
         for style in STYLES.values():
-            if w == style.name or w in style.aliases:
+            if w == style.name or named == style.name:
                 scores[style.name] += 3.0
             elif w in style.keywords:
                 scores[style.name] += 1.0
