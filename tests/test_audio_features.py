@@ -11,9 +11,9 @@ from vmb_agent.errors import InputError, UnsupportedFormatError
 from vmb_agent.library.audio_features import (
     AudioFeatures,
     analyze_audio,
-    key_from_profile,
     load_audio,
 )
+from vmb_agent.theory import Key, estimate_key
 
 SR = 22050
 
@@ -154,11 +154,11 @@ def test_bad_samples_are_refused() -> None:
         analyze_audio(np.zeros((2, 2, 2)), SR)
 
 
-def test_key_from_profile_on_a_major_scale() -> None:
+def test_estimate_key_on_a_major_scale() -> None:
     profile = np.zeros(12)
     profile[[2, 4, 6, 7, 9, 11, 1]] = [3, 1, 1, 2, 2, 1, 1]  # D major scale, tonic/fifth heavy
-    key, confidence = key_from_profile(profile)
-    assert key == "D major" and 0 < confidence <= 1
+    key, confidence = estimate_key(profile)
+    assert key == Key(2, "major") and 0 < confidence <= 1
 
 
 @pytest.mark.parametrize(("name", "kwargs"), [

@@ -15,7 +15,6 @@ from vmb_agent.generation.composer import arrange, compose
 from vmb_agent.generation.form import Grid, cut_alignment, plan_sections, sync_tempo
 from vmb_agent.generation.harmony import (
     Chord,
-    estimate_key,
     match_chord,
     parse_chord_name,
     progression,
@@ -24,7 +23,7 @@ from vmb_agent.generation.harmony import (
 )
 from vmb_agent.generation.styles import STYLES, normalize_style
 from vmb_agent.rendering.outputs import midi_bytes
-from vmb_agent.theory import Key, gm_program_to_instrument, parse_key
+from vmb_agent.theory import Key, estimate_key, gm_program_to_instrument, parse_key
 from vmb_agent.types import Conditions, Section
 
 
@@ -84,11 +83,30 @@ def test_default_form_has_intro_themes_climax_outro_and_covers_every_bar() -> No
     plan = plan_sections(40, 0.6, [], 2.0)
     roles = [s.role for s in plan]
     assert roles[0] == "intro" and roles[-1] == "outro" and "climax" in roles
-    assert roles.count("theme") >= 2  # the theme returns
+    assert [s.material for s in plan].count("A") >= 2  # the theme returns
     assert sum(s.n_bars for s in plan) == 40
     assert all(a.end_bar == b.start_bar for a, b in itertools.pairwise(plan))
     climax = next(s for s in plan if s.role == "climax")
     assert climax.energy > plan[0].energy
+
+
+@pytest.mark.parametrize(
+    ("form", "letters", "labels"),
+    [
+        ("song", "ABABCB", ["verse", "chorus", "verse", "chorus", "bridge", "chorus"]),
+        ("head", "AABA", ["A", "A", "B", "A"]),
+        ("drop", "ABAAB", ["build", "drop", "breakdown", "build", "drop"]),
+    ],
+)
+def test_style_forms_repeat_their_material(form: str, letters: str, labels: list[str]) -> None:
+    """Verse/chorus/bridge, AABA heads, build/drop: the body cycles the form's letters."""
+    n_sections = len(letters)
+    plan = plan_sections(8 * n_sections + 4, 0.5, [], 2.0, form=form)
+    body = [s for s in plan if s.role not in ("intro", "outro")]
+    assert "".join(s.material for s in body) == letters
+    assert [s.label for s in body] == labels
+    assert body[-1].role == "climax"
+    assert max(s.energy for s in body) - min(s.energy for s in body) >= 0.3  # builds and drops
 
 
 def test_described_sections_become_bar_aligned_sections() -> None:

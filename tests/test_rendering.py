@@ -216,7 +216,8 @@ def test_bus_compressor_reduces_by_ratio_above_the_threshold_only() -> None:
     t = np.arange(4 * SR) / SR
     level = np.where(t < 2.0, 10 ** (-30 / 20), 10 ** (-6 / 20)) * np.sqrt(2)  # RMS -30 / -6 dB
     tone = (level * np.sin(2 * np.pi * 220 * t)).astype(np.float32)
-    gain_db = 20 * np.log10(compressor_gain(np.stack([tone, tone], axis=1), SR, MasterSettings()))
+    settings = MasterSettings(compressor_threshold_db=-18.0, compressor_ratio=2.5)
+    gain_db = 20 * np.log10(compressor_gain(np.stack([tone, tone], axis=1), SR, settings))
     assert np.all(np.abs(gain_db[: SR]) < 0.01)  # -30 dB is below the -18 dB threshold
     # 12 dB over at 2.5:1 -> 7.2 dB of reduction (the hold keeps the RMS window's ripple peak)
     assert gain_db[3 * SR] == pytest.approx(-12 * (1 - 1 / 2.5), abs=0.2)

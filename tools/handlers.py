@@ -80,6 +80,8 @@ def generate_music(
     `duration_s` shortcut) win over both. Returns file paths (WAV audio, MIDI, piano-roll PNG,
     optional stems / muxed video), `requested` (the resolved conditions and where each came
     from) and `measured` (tempo, key, loudness of the audio actually rendered). Audio comes back as a path and a vmb://outputs/... resource link.
+    `warnings` lists, one line each, where the result differs from the request (measured tempo or
+    key, an instrument that never plays) or a reference that could not be used: tell the user.
     To iterate, change the description or overrides and call again; keep `seed` to vary one thing.
     """
     overrides = args.overrides or GenerationOverrides()
@@ -110,7 +112,9 @@ def score_video(vmb: VMB, args: ScoreVideoInput, progress: ProgressCallback) -> 
     """Score a video in one step: describe it, pick references from the library, generate music
     that lands on its cuts, and mux it into a new MP4 (returned as video_path). Use this when the
     user just wants a soundtrack; use describe_visuals -> search_music -> generate_music when they
-    want to steer the description or choose references.
+    want to steer the description or choose references. Only library tracks that fit the request
+    (style, tempo, mood, theme) are used; `warnings` says when none fit or the result differs from
+    the request.
     """
     path = vmb.policy.check_read(args.path, what="video")
     return vmb.score(

@@ -140,7 +140,11 @@ class ScoreVideoInput(ToolInput):
     )
     seed: int | None = Field(None, ge=0, le=MAX_SEED, description="Random seed.")
     n_references: int = Field(
-        2, ge=0, le=MAX_REFERENCES, description="How many library tracks to use as references."
+        2,
+        ge=0,
+        le=MAX_REFERENCES,
+        description="At most this many library tracks to use as references; only tracks that "
+        "fit the request (style, tempo, mood, theme) are used, and `warnings` says when none do.",
     )
     out_dir: PathText | None = Field(
         None,

@@ -358,3 +358,26 @@ def integrated_loudness(audio: np.ndarray, rate: int) -> float | None:
     if x.shape[0] < round(0.4 * rate):
         return None
     return gated_loudness(k_weighted_power(x, rate), rate)
+
+
+def loudness_range(audio: np.ndarray, rate: int) -> float | None:
+    """Loudness range (LRA) in LU, EBU Tech 3342: short-term loudness (3 s windows, every
+    100 ms), absolute gate -70 LUFS, relative gate 20 LU below their power mean, then the
+    spread between the 10th and 95th percentiles. ``None`` for audio shorter than 3 s or silence.
+    ``audio``: (n,) mono or (n, channels)."""
+    x = audio if audio.ndim == 2 else audio[:, None]
+    hop = round(0.1 * rate)
+    if x.shape[0] < 30 * hop:
+        return None
+    chunks = _chunk_sums(k_weighted_power(x, rate), hop, None)
+    cumulative = np.concatenate([[0.0], np.cumsum(chunks)])
+    z = (cumulative[30:] - cumulative[:-30]) / (30 * hop)  # 3 s windows, 100 ms apart
+    with np.errstate(divide="ignore"):
+        short_term = -0.691 + 10.0 * np.log10(z)
+    kept = z[short_term >= _SILENCE_LUFS]
+    if kept.size == 0:
+        return None
+    relative = -0.691 + 10.0 * np.log10(kept.mean()) - 20.0
+    gated = short_term[(short_term >= _SILENCE_LUFS) & (short_term >= relative)]
+    low, high = np.percentile(gated, [10.0, 95.0])
+    return float(high - low)

@@ -1,4 +1,5 @@
-"""File access: the allowed-roots policy, input checks and atomic, uniquely named outputs.
+"""File access: the allowed-roots policy, input checks, atomic, uniquely named outputs, and the
+one table of file kinds by suffix.
 
 Every entry point resolves user paths through :class:`PathPolicy` so that a missing file, a
 directory, a ``..`` or symlink escape, or an oversized input is refused with one clear line, and
@@ -17,6 +18,28 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from vmb_agent.errors import AccessDeniedError, InputError
+
+# --------------------------------------------------------------------------------------------
+# File kinds by suffix: the one owner (the library, describe, score and the CLI import these)
+# --------------------------------------------------------------------------------------------
+
+#: Audio the library reads (libsndfile, else PyAV/FFmpeg).
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff")
+#: Standard MIDI files.
+MIDI_SUFFIXES = (".mid", ".midi")
+#: Images and videos ``describe`` takes, with the container format each suffix claims (the
+#: file's first bytes still decide what it is).
+IMAGE_SUFFIXES = {
+    ".jpg": "JPEG", ".jpeg": "JPEG", ".jpe": "JPEG", ".png": "PNG", ".webp": "WebP",
+    ".bmp": "BMP", ".dib": "BMP", ".tif": "TIFF", ".tiff": "TIFF",
+}  # fmt: skip
+VIDEO_SUFFIXES = {
+    ".mp4": "MP4", ".m4v": "MP4", ".mov": "MOV", ".qt": "MOV", ".mkv": "MKV", ".webm": "WebM",
+    ".avi": "AVI",
+}  # fmt: skip
+#: Containers a scored video is written to with its video stream copied (any other input
+#: container is written as .mkv); ``vmb score --out NAME`` with one of these names a video file.
+SCORED_VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv")
 
 
 @dataclass

@@ -10,15 +10,17 @@ thread, so an event loop (the MCP server) keeps answering while music is generat
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from vmb_agent.errors import InputError, check_range, validated
+from vmb_agent.errors import AccessDeniedError, InputError, check_range, validated
 from vmb_agent.files import PathPolicy
 from vmb_agent.settings import Settings, get_settings
 from vmb_agent.types import (
+    Conditions,
     GenerationOverrides,
     GenerationResult,
     IngestReport,
@@ -36,6 +38,111 @@ if TYPE_CHECKING:  # pragma: no cover
 
 DescribeKind = Literal["auto", "image", "video", "text"]
 MAX_K = 200
+
+
+# -- auto-references: only library tracks that fit the request --------------------------------
+#
+# A track found by search may condition a generation (tempo, key, chords, motif, groove) only if
+# it fits the request on four counts; docs/generation.md gives the measurements behind them.
+#
+# 1. genre: one of its genres suits the generator style. The bundled corpus's genres are judged
+#    by CORPUS_GENRE_FIT alone (its Irish "dance" tunes are not electronic dance music); any other
+#    genre word suits the style it names in the vocabulary (``normalize_style``). A track whose
+#    genres name no style (or that has none: a user's untagged file) is not refused on genre.
+# 2. tempo: within TEMPO_RATIO of the requested tempo, or of the style's tempo range when the
+#    tempo is left to the references.
+# 3. mood: not opposite: the request's valence/energy band and the track's mood words do not sit
+#    on opposite sides of either axis (MOOD_AXES).
+# 4. theme: the broad search's cosine similarity of the request to the track's caption is at
+#    least MIN_SIMILARITY.
+
+#: the bundled corpus's genres (library/corpus.py) that suit each generator style; the styles
+#: left out (pop, rock, electronic, jazz, lofi, chiptune) have no fitting corpus collection
+CORPUS_GENRE_FIT: dict[str, frozenset[str]] = {
+    "cinematic": frozenset({"classical", "chamber", "romantic"}),  # quartets, character pieces
+    "ambient": frozenset({"renaissance", "sacred", "choral", "chorale", "madrigal"}),
+    "piano": frozenset({"piano", "romantic", "classical", "baroque", "chorale"}),
+    "folk": frozenset({"folk", "traditional", "celtic", "scottish", "dance", "medieval",
+                       "early music"}),
+}  # fmt: skip
+TEMPO_RATIO = 1.2
+MIN_SIMILARITY = 0.40
+#: mood word -> (valence, energy), each -1, 0 or +1 (the library's derived moods and common tags)
+MOOD_AXES: dict[str, tuple[int, int]] = {
+    "calm": (0, -1), "peaceful": (1, -1), "relaxed": (1, -1), "serene": (1, -1),
+    "gentle": (0, -1), "dreamy": (0, -1), "reflective": (0, -1), "nostalgic": (0, -1),
+    "melancholic": (-1, -1), "somber": (-1, -1), "sad": (-1, -1), "lonely": (-1, -1),
+    "dark": (-1, 0), "serious": (-1, 0), "mysterious": (-1, 0), "brooding": (-1, 0),
+    "warm": (1, 0), "bright": (1, 0), "hopeful": (1, 0), "romantic": (1, 0),
+    "tense": (-1, 1), "angry": (-1, 1), "aggressive": (-1, 1), "menacing": (-1, 1),
+    "dramatic": (0, 1), "epic": (0, 1), "energetic": (0, 1), "intense": (0, 1),
+    "happy": (1, 1), "joyful": (1, 1), "uplifting": (1, 1), "playful": (1, 1),
+    "triumphant": (1, 1), "adventurous": (1, 1),
+}  # fmt: skip
+
+
+@functools.cache
+def _corpus_genres() -> frozenset[str]:
+    from vmb_agent.library.corpus import COLLECTIONS
+
+    return frozenset(g for c in COLLECTIONS.values() for g in c.genres)
+
+
+def genre_fit(genres: Sequence[str], style: str) -> bool | None:
+    """True if a genre suits ``style``, False if the genres are known and none does, None if
+    none of them is a genre the rule knows (no objection)."""
+    from vmb_agent.generation.styles import normalize_style
+
+    verdict = None
+    for genre in (g.strip().lower() for g in genres):
+        if genre in _corpus_genres():
+            suits = genre in CORPUS_GENRE_FIT.get(style, ())
+        else:
+            try:
+                suits = normalize_style(genre) == style
+            except InputError:  # names no style
+                continue
+        if suits:
+            return True
+        verdict = False
+    return verdict
+
+
+def _band(value: float) -> int:
+    return -1 if value < 0.35 else 1 if value > 0.65 else 0
+
+
+def _mood_signs(moods: Sequence[str]) -> tuple[int, int]:
+    axes = [MOOD_AXES[m.strip().lower()] for m in moods if m.strip().lower() in MOOD_AXES]
+    if not axes:
+        return 0, 0
+    means = [sum(a[i] for a in axes) / len(axes) for i in (0, 1)]
+    valence, energy = (0 if abs(m) < 0.5 else 1 if m > 0 else -1 for m in means)
+    return valence, energy
+
+
+def reference_misfits(track: TrackInfo, request: Conditions, similarity: float | None) -> list[str]:
+    """Why ``track`` does not fit ``request`` as a reference (empty: it fits); see above."""
+    from vmb_agent.generation.styles import STYLES
+
+    misfits = []
+    if genre_fit(track.genres, request.style) is False:
+        misfits.append(f"{'/'.join(track.genres)}, not {request.style}")
+    if track.tempo_bpm:
+        if request.origins.get("tempo_bpm") in ("override", "description", "video"):
+            low, high = request.tempo_bpm / TEMPO_RATIO, request.tempo_bpm * TEMPO_RATIO
+        else:
+            slowest, fastest = STYLES[request.style].tempo_range
+            low, high = slowest / TEMPO_RATIO, fastest * TEMPO_RATIO
+        if not low <= track.tempo_bpm <= high:
+            misfits.append(f"{track.tempo_bpm:.0f} BPM outside {low:.0f}-{high:.0f}")
+    valence, energy = _mood_signs(track.moods)
+    if valence * _band(request.valence) < 0 or energy * _band(request.energy) < 0:
+        misfits.append(f"{'/'.join(track.moods)} mood opposes the request")
+    if similarity is None or similarity < MIN_SIMILARITY:
+        shown = "below" if similarity is None else f"{similarity:.2f} <"
+        misfits.append(f"theme similarity {shown} {MIN_SIMILARITY:.2f}")
+    return misfits
 
 
 class VMB:
@@ -202,6 +309,7 @@ class VMB:
         given (its suffix follows the input's container).
         """
         from vmb_agent.generation import generate_music
+        from vmb_agent.generation.pipeline import reference_warning
         from vmb_agent.generation.references import check_reference_weights
 
         overrides = self._overrides(overrides)
@@ -211,22 +319,47 @@ class VMB:
                 raise InputError("reference_weights needs reference_ids: one weight per reference.")
             check_reference_weights(reference_weights, len(reference_ids))
         parsed = self._as_description(description)
-        wants_references = not reference_ids and n_references > 0 and parsed is not None
-        if wants_references and self.library.count() > 0:
-            found = self.search(description=parsed, mode="dual", k=int(n_references))
-            reference_ids = [m.id for m in found.matches]
-        references = [self.library.get(track_id) for track_id in reference_ids]
-        for ref in references:
-            self.policy.check_read(ref.path, what="reference")
+        warnings: list[str] = []
+        auto = not reference_ids and n_references > 0 and parsed is not None
+        if auto and self.library.count() == 0:
+            warnings.append("the library is empty (`vmb library build` or `vmb library add`); "
+                            "generated without references")  # fmt: skip
+        elif auto:
+            reference_ids, notes = self.fitting_references(parsed, overrides, int(n_references))
+            warnings += notes
+        references: list[TrackInfo] = []
+        weights: list[float] | None = [] if reference_weights is not None else None
+        for i, track_id in enumerate(reference_ids):
+            ref = self.library.get(track_id)
+            try:
+                self.policy.check_read(ref.path, what="reference")
+            except AccessDeniedError:
+                if not auto:  # a pinned reference outside the roots is refused, not skipped
+                    raise
+                warnings.append(f"reference {ref.id!r} not used: its file is outside the "
+                                "allowed roots")  # fmt: skip
+                continue
+            except InputError as exc:  # deleted or emptied since it was indexed: go on without
+                missing = not Path(ref.path).expanduser().exists()
+                warnings.append(f"reference {ref.id!r} not used: its file {ref.path!r} is missing "
+                                "(moved or deleted since it was indexed)" if missing else
+                                reference_warning(ref.id, exc))  # fmt: skip
+                continue
+            references.append(ref)
+            if weights is not None:
+                weights.append(float(reference_weights[i]))  # type: ignore[index]
+        if references and weights is not None and sum(weights) <= 0:
+            warnings.append("the references left have weight 0; generated without references")
+            references, weights = [], None
         video = self.policy.check_read(video_path, what="video") if video_path else None
         named_video = self.policy.check_write(video_out) if video_out and video else None
         out = Path(out_dir) if out_dir else self.settings.outputs_dir
         out = self.policy.check_write(out / "_probe").parent
-        return generate_music(
+        result = generate_music(
             parsed,
             references,
             overrides,
-            reference_weights=list(reference_weights) if reference_weights is not None else None,
+            reference_weights=weights,
             seed=seed,
             out_dir=out,
             stems=stems,
@@ -235,6 +368,42 @@ class VMB:
             settings=self.settings,
             progress=progress,
         )
+        if warnings:
+            result.warnings = list(dict.fromkeys([*warnings, *result.warnings]))
+        return result
+
+    def fitting_references(
+        self, description: MusicDescription, overrides: GenerationOverrides, n: int
+    ) -> tuple[list[str], list[str]]:
+        """Up to ``n`` library tracks that fit the request (see :func:`reference_misfits`), in
+        dual-search order, and the warnings to report (none fit, fewer than ``n`` fit)."""
+        from vmb_agent.generation.conditions import resolve_conditions
+
+        request = resolve_conditions(description, None, overrides)
+        ranked = self.search(description=description, mode="dual", k=min(MAX_K, max(30, 5 * n)))
+        broad = self.search(description=description, mode="broad", k=MAX_K)
+        similarity = {m.id: m.score for m in broad.matches}
+        tracks = {m.id: m.track for m in [*broad.matches, *ranked.matches]}
+        order = list(dict.fromkeys([*(m.id for m in ranked.matches), *similarity]))
+        chosen: list[str] = []
+        closest = ""
+        for track_id in order:
+            misfits = reference_misfits(tracks[track_id], request, similarity.get(track_id))
+            if not misfits:
+                chosen.append(track_id)
+                if len(chosen) == n:
+                    break
+            elif not closest:
+                closest = f"{tracks[track_id].title!r} ({track_id}): {', '.join(misfits)}"
+        style = f"{'an' if request.style[0] in 'aeiou' else 'a'} {request.style}"
+        if not chosen:
+            shown = f" (closest: {closest})" if closest else ""
+            note = f"no library track fits {style} request{shown}; generated without references"
+            return [], [note]
+        if len(chosen) < n:
+            note = f"only {len(chosen)} of {n} library tracks fit {style} request; used those"
+            return chosen, [note]
+        return chosen, []
 
     def score(
         self,

@@ -5,6 +5,8 @@
     VMB_TOKEN           bearer token for the HTTP MCP server
     VMB_CHROMA_URL      use a Chroma server (http://host:port) instead of the embedded database
     VMB_SOUNDFONT       a .sf2/.sf3 file to render with (default: best installed GM font)
+    VMB_CACHE_DIR       derived files made once and reused, e.g. decoded .sf3 SoundFonts
+                        (default: the per-user cache dir, shared by every VMB_HOME)
     VMB_LLM_BASE_URL / VMB_LLM_MODEL / VMB_LLM_API_KEY   OpenAI-compatible endpoint for `vmb chat`
 """
 
@@ -25,6 +27,12 @@ def _default_home() -> Path:
     return Path(platformdirs.user_data_dir("vmb", appauthor=False))
 
 
+def _default_cache_dir() -> Path:
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("vmb", appauthor=False))
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="VMB_", extra="ignore")
 
@@ -33,6 +41,7 @@ class Settings(BaseSettings):
     token: str | None = None
     chroma_url: str | None = None
     soundfont: Path | None = None
+    cache_dir: Path = Field(default_factory=_default_cache_dir)
     collection: str = "vmb_tracks"
 
     describe_backend: str = "analysis"
@@ -54,7 +63,7 @@ class Settings(BaseSettings):
             return [Path(p).expanduser() for p in v.split(os.pathsep) if p.strip()]
         return v
 
-    @field_validator("home", "soundfont", mode="after")
+    @field_validator("home", "soundfont", "cache_dir", mode="after")
     @classmethod
     def _expand(cls, v: Path | None) -> Path | None:
         return v.expanduser() if v is not None else None
@@ -66,10 +75,6 @@ class Settings(BaseSettings):
     @property
     def library_dir(self) -> Path:
         return self.home / "library"
-
-    @property
-    def cache_dir(self) -> Path:
-        return self.home / "cache"
 
 
 @lru_cache(maxsize=1)

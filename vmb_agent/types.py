@@ -280,6 +280,11 @@ class GenerationResult(_Model):
     backend: str = "symbolic"
     cut_alignment: list[CutAlignment] = Field(default_factory=list)
     timings: dict[str, float] = Field(default_factory=dict)
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="one line each: measured tempo/key different from the request, a requested "
+        "instrument that never plays, a reference that could not be used or that did not fit",
+    )
 
     @field_validator("audio_path", "midi_path", "piano_roll_path", "video_path", mode="before")
     @classmethod

@@ -31,6 +31,13 @@ def emit(value: Any, as_json: bool, render: Callable[[Any], None]) -> None:
         render(value)
 
 
+def echo_warnings(warnings: Sequence[str]) -> None:
+    """``warning: <line>`` on stderr for each of a result's warnings (stdout stays the result,
+    so ``--json`` output remains pure JSON; the JSON carries them too)."""
+    for line in warnings:
+        click.echo(f"warning: {line}", err=True)
+
+
 @contextmanager
 def progress_bar(description: str, *, enabled: bool = True) -> Iterator[ProgressCallback]:
     """Yield a ``report(done, total, message)`` callback drawing a rich progress bar on stderr.

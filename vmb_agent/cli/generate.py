@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from vmb_agent.cli._output import emit, json_option, progress_bar, read_description
+from vmb_agent.cli._output import echo_warnings, emit, json_option, progress_bar, read_description
 from vmb_agent.errors import InputError, check_range
 
 VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv")
@@ -98,7 +98,8 @@ def _render_result(result: object) -> None:
     default=0,
     show_default=True,
     metavar="N",
-    help="Without --reference: condition on the top N dual-search matches (0-10).",
+    help="Without --reference: condition on the top N dual-search matches that fit the request "
+    "(style, tempo, mood, theme); none fitting is reported as a warning (0-10).",
 )
 @click.option("--duration", type=float, help="Length in seconds (0.5-600).")
 @click.option("--tempo", type=float, help="Tempo in BPM (30-300).")
@@ -156,6 +157,7 @@ def generate(
             out_dir=out_dir, stems=stems, video_path=video_path, progress=report,
         )  # fmt: skip
     emit(result, as_json, _render_result)
+    echo_warnings(result.warnings)
 
 
 @click.command("score")
@@ -175,7 +177,7 @@ def generate(
     type=click.IntRange(0, 10),
     default=2,
     show_default=True,
-    help="How many library tracks to condition on.",
+    help="How many library tracks to condition on (only tracks that fit the request).",
 )
 @click.option("--stems", is_flag=True, help="Also write one WAV per instrument.")
 @json_option
@@ -199,3 +201,4 @@ def score(video: str, context: str | None, out: str | None, seed: int | None, st
                              seed=seed, n_references=n_references, stems=stems,
                              video_out=target, progress=report)  # fmt: skip
     emit(result, as_json, _render_result)
+    echo_warnings(result.warnings)

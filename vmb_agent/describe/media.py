@@ -14,18 +14,10 @@ from pathlib import Path
 from typing import Literal
 
 from vmb_agent.errors import InputError, UnsupportedFormatError
-from vmb_agent.files import PathPolicy
+from vmb_agent.files import IMAGE_SUFFIXES, VIDEO_SUFFIXES, PathPolicy
 
 SourceKindArg = Literal["auto", "image", "video", "text"]
 
-IMAGE_SUFFIXES = {
-    ".jpg": "JPEG", ".jpeg": "JPEG", ".jpe": "JPEG", ".png": "PNG", ".webp": "WebP",
-    ".bmp": "BMP", ".dib": "BMP", ".tif": "TIFF", ".tiff": "TIFF",
-}  # fmt: skip
-VIDEO_SUFFIXES = {
-    ".mp4": "MP4", ".m4v": "MP4", ".mov": "MOV", ".qt": "MOV", ".mkv": "MKV", ".webm": "WebM",
-    ".avi": "AVI",
-}  # fmt: skip
 MEDIA_SUFFIXES = {**IMAGE_SUFFIXES, **VIDEO_SUFFIXES}
 ALLOWED_FORMATS = "images (JPEG, PNG, WebP, BMP, TIFF) or videos (MP4, MOV, MKV, WebM, AVI)"
 MAX_TEXT_CHARS = 4000

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from vmb_agent.generation import styles as st
-from vmb_agent.generation.form import Grid, SectionPlan, plan_sections
+from vmb_agent.generation.form import STYLE_FORMS, Grid, SectionPlan, plan_sections
 from vmb_agent.generation.harmony import (
     Chord,
     nearest_pitch,
@@ -230,6 +230,19 @@ def _progressions(
     return first, second
 
 
+def _third_progression(style: st.StyleSpec, key: Key, prog_a: list[Chord],
+                       prog_b: list[Chord]) -> list[Chord]:  # fmt: skip
+    """The C material's progression (a bridge or development): the style's first one that is
+    neither A's nor B's, else B's started from its second chord."""
+    table = style.major if key.mode == "major" else style.minor
+    names = ([c.name for c in prog_a], [c.name for c in prog_b])
+    for row in table:
+        chords = progression(row, key)
+        if [c.name for c in chords] not in names:
+            return chords
+    return prog_b[1:] + prog_b[:1]
+
+
 def _dominant(key: Key, sevenths: bool) -> Chord:
     return roman_to_chord("V7" if sevenths else "V", key)
 
@@ -247,13 +260,15 @@ def chord_timeline(
     key: Key,
     prog_a: list[Chord],
     prog_b: list[Chord],
+    prog_c: list[Chord] | None = None,
 ) -> list[ChordSlot]:
     sevenths = any(c.quality in ("7", "maj7", "m7", "m7b5") for c in prog_a)
     bpb = grid.beats_per_bar
     slot_beats = style.bars_per_chord * bpb
     slots: list[ChordSlot] = []
+    by_letter = {"B": prog_b, "C": prog_c or prog_b}
     for index, section in enumerate(plan):
-        prog = prog_b if section.material == "B" else prog_a
+        prog = by_letter.get(section.material, prog_a)
         start = section.start_bar * bpb
         end = section.end_bar * bpb
         length = slot_beats
@@ -316,6 +331,7 @@ class _Writer:
         self.material = material
         self.notes: list[Note] = []
         self.melody: list[Note] = []
+        self.sung: list[Note] = []  # the played note of each melody note (legato length)
         self.accents: list[float] = []
         self.bpb = grid.beats_per_bar
         # valence moves registers: darker pieces sit lower
@@ -356,7 +372,9 @@ class _Writer:
         return section.energy + 1e-9 >= part.min_energy
 
     def velocity(self, part: Part, section: SectionPlan, accent: float = 1.0) -> int:
-        level = 0.62 + 0.38 * section.energy
+        # velocity follows the section's energy over a wide range: with the SoundFont's velocity
+        # curve, 0.2 -> 0.9 energy is about 8 dB, and the arc survives mastering
+        level = 0.4 + 0.6 * section.energy
         return int(np.clip(round(part.velocity * level * accent), 20, 127))
 
     def add(self, part_index: int, pitch: int, start: float, length: float, velocity: int) -> None:
@@ -656,11 +674,11 @@ class _Writer:
             bar_steps = []
             for _ in cell:
                 r = self.rng.random()
-                if r < 0.15:
+                if r < 0.12:
                     step = 0
-                elif r < 0.75:
+                elif r < 0.8:
                     step = direction
-                elif r < 0.9:
+                elif r < 0.92:
                     step = 2 * direction
                 else:
                     step = -3 * direction  # a leap against the line, recovered by steps
@@ -704,6 +722,9 @@ class _Writer:
         motif_a = self.material.motif or self.make_motif(density)
         motif_b = self.make_motif(density if density == BEAT_MELODY else max(0, density - 1))
         contrast_a = self.make_motif(density)
+        # one tune per letter: a letter that returns sings the same notes over the same chords
+        # (literal on its first return, lightly ornamented after that)
+        motifs = {"A": motif_a, "B": motif_b, "C": self.make_motif(density)}
         seen: dict[str, int] = {}
         for section in self.plan:
             if not self.active(part, section) or section.role == "intro":
@@ -714,11 +735,8 @@ class _Writer:
             if material == "outro":
                 self._melody_outro(index, part, section, motif_a)
                 continue
-            if section.role == "breakdown":
-                base = motif_b
-            else:
-                base = motif_a if material == "A" else motif_b
-            motif = base if occurrence == 0 else self.vary(base, 0.35)
+            base = motifs.get(material, motif_a)
+            motif = base if occurrence < 2 else self.vary(base, 0.2)
             octave = (
                 12 if section.role == "climax" and not counter and self._fits_octave_up(part) else 0
             )
@@ -779,8 +797,17 @@ class _Writer:
         pitch = pitches[target_index]
         bar_pos = (start / self.bpb - math.floor(start / self.bpb + 1e-9)) * self.bpb
         strong = abs(bar_pos % 2.0) < 1e-6 or length >= 1.5
-        if strong and pitch % 12 not in chord.pitch_classes:
-            pitch = nearest_pitch(chord.triad, pitch + 0.1 * step, low, high)
+        colours = {(chord.root + 2) % 12} if length >= 1.5 else set()  # a held 9th sings
+        if strong and pitch % 12 not in chord.pitch_classes and pitch % 12 not in colours:
+            # a strong note is a chord tone; one a step from the last note keeps the line
+            # singing (folk tunes and chorales move by step 55-80 % of the time)
+            near = [p for p in range(prev - 2, prev + 3)
+                    if p % 12 in chord.pitch_classes and low <= p <= high
+                    and (p != prev or step == 0)]  # fmt: skip
+            if near:
+                pitch = min(near, key=lambda p: (abs(p - pitch), -np.sign(p - prev) * step))
+            else:
+                pitch = nearest_pitch(chord.triad, pitch + 0.1 * step, low, high)
         return pitch
 
     def _cadence_bar(self, index: int, part: Part, section: SectionPlan, bar_start: float,
@@ -837,9 +864,37 @@ class _Writer:
         legato = (
             0.98 if part.role == "counter" or self.style.name in ("ambient", "cinematic") else 0.9
         )
+        count = len(self.notes)
         self.add(index, pitch, start, length * legato, vel)
-        if part.role == "melody":
+        if part.role == "melody" and len(self.notes) > count:
             self.melody.append(Note(index, pitch, start, length, vel))
+            self.sung.append(self.notes[-1])
+
+    def add_chromatic_approaches(self) -> None:
+        """Jazz, film and lo-fi melodies lean into their targets chromatically: a short weak
+        note right before a strong-beat chord tone becomes the tone a semitone below it (or
+        above). Chosen by the note's place in its material, so a returning tune keeps them."""
+        amount = self.style.chromatic
+        if amount <= 0 or len(self.melody) < 3:
+            return
+        order = sorted(range(len(self.melody)), key=lambda i: self.melody[i].start)
+        scale = set(self.key.scale)
+        for before, weak, strong in zip(order, order[1:], order[2:], strict=False):
+            a, b, prev = self.melody[weak], self.melody[strong], self.melody[before]
+            section = self._section(a.start)
+            if section is None or b.start - a.start > 1.0 + 1e-6 or a.length > 1.0 + 1e-6:
+                continue
+            if abs((b.start / 2.0) - round(b.start / 2.0)) > 1e-6:  # b must fall on 1 or 3
+                continue
+            offset = round((a.start - section.start_bar * self.bpb) * 4)
+            ticket = (offset * 7919 + ord(section.material[0]) * 104729) % 1000 / 1000.0
+            if ticket >= amount:
+                continue
+            for approach in (b.pitch - 1, b.pitch + 1):
+                if approach % 12 not in scale and abs(approach - prev.pitch) <= 4:
+                    a.pitch = approach
+                    self.sung[weak].pitch = approach
+                    break
 
     def write_counter(self, index: int, part: Part) -> None:
         """Guide tones: the third (or seventh) of each chord, held, moving by the smallest step."""
@@ -1016,12 +1071,14 @@ def compose(
         s.model_copy(update={"start_s": max(0.0, s.start_s - grid.pickup_s)})
         for s in conditions.sections
     ]
-    plan = plan_sections(grid.n_body_bars, conditions.energy, sections, bar_s, grid.loop)
+    plan = plan_sections(grid.n_body_bars, conditions.energy, sections, bar_s, grid.loop,
+                         form=STYLE_FORMS.get(style.name, "arc"))  # fmt: skip
 
     prog_a, prog_b = _progressions(style, key, rng)
     if conditions.chords:
         prog_a = [parse_chord_name(name) for name in conditions.chords][:8]
-    slots = chord_timeline(plan, grid, style, key, prog_a, prog_b)
+    prog_c = _third_progression(style, key, prog_a, prog_b)
+    slots = chord_timeline(plan, grid, style, key, prog_a, prog_b, prog_c)
     parts = arrange(style, conditions.instruments)
     _ensure_every_part_plays(parts, plan)
 
@@ -1049,6 +1106,7 @@ def compose(
             writer.write_bass(index, part)
         elif part.role == "drums":
             writer.write_drums(index, part)
+    writer.add_chromatic_approaches()
     writer.write_ending()
     _shape_dynamics(writer)
     pm = _to_pretty_midi(writer, conditions)

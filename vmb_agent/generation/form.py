@@ -30,12 +30,44 @@ ROLE_MATERIAL = {
     "intro": "intro", "theme": "A", "contrast": "B", "climax": "A", "breakdown": "B",
     "outro": "outro",
 }  # fmt: skip
-#: section energy relative to the piece's energy, for the default plan
+#: section energy relative to the piece's energy, for the default plan: wide enough that
+#: sections build, drop and breathe (loudness range 4-8 LU, like recorded soundtracks)
 _ROLE_ENERGY = {
-    "intro": -0.3, "theme": -0.08, "contrast": 0.05, "climax": 0.25, "breakdown": -0.3,
-    "outro": -0.3,
+    "intro": -0.35, "theme": -0.12, "contrast": 0.0, "climax": 0.3, "breakdown": -0.4,
+    "outro": -0.35,
 }  # fmt: skip
-_BODY_CYCLE = ("theme", "contrast", "theme", "climax", "breakdown")
+#: The form of each style's body, cycled: (role, material letter, label). A letter is a tune
+#: over its own progression; a letter that comes back brings back the same tune over the same
+#: chords (the chorus returns, verse 2 sings verse 1's melody); contrast comes from the role,
+#: i.e. arrangement, register and density.
+FORMS: dict[str, tuple[tuple[str, str, str], ...]] = {
+    "song": (("theme", "A", "verse"), ("climax", "B", "chorus"), ("theme", "A", "verse"),
+             ("climax", "B", "chorus"), ("breakdown", "C", "bridge"), ("climax", "B", "chorus")),
+    "head": (("theme", "A", "A"), ("theme", "A", "A"), ("contrast", "B", "B"),
+             ("climax", "A", "A")),
+    "drop": (("contrast", "A", "build"), ("climax", "B", "drop"), ("breakdown", "A", "breakdown"),
+             ("contrast", "A", "build"), ("climax", "B", "drop")),
+    "theme": (("theme", "A", "theme"), ("contrast", "C", "development"),
+              ("climax", "A", "return"), ("breakdown", "B", "interlude"),
+              ("climax", "A", "return")),
+    "loop": (("theme", "A", "loop"), ("theme", "A", "loop"), ("climax", "B", "hook"),
+             ("breakdown", "A", "loop")),
+    "tune": (("theme", "A", "A"), ("theme", "A", "A"), ("climax", "B", "B"),
+             ("climax", "B", "B")),
+    "arc": (("theme", "A", "A"), ("contrast", "B", "B"), ("climax", "A", "A"),
+            ("breakdown", "B", "B")),
+}  # fmt: skip
+#: how far a form's sections move from the piece's energy (x the role offsets): film, piano,
+#: folk and ambient music breathe wider than a groove-driven song (recorded soundtracks measure
+#: a loudness range of 3.3-21.5 LU, median 7.8)
+FORM_DYNAMICS = {"theme": 2.0, "tune": 1.8, "arc": 1.3}
+#: short pieces (4-bar sections) state their tune twice, contrast, and bring it back
+SHORT_FORM = (("theme", "A", "A"), ("theme", "A", "A"), ("climax", "B", "B"),
+              ("climax", "A", "A"))  # fmt: skip
+STYLE_FORMS = {
+    "pop": "song", "rock": "song", "jazz": "head", "electronic": "drop", "cinematic": "theme",
+    "piano": "theme", "lofi": "loop", "chiptune": "loop", "folk": "tune", "ambient": "arc",
+}  # fmt: skip
 #: The final chord rings for at least a beat and MIN_FINAL_S (no less than a beat), and otherwise
 #: as little as the bar grid allows: a 2-beat minimum left an 8 s piece at 100 BPM two bars of
 #: music and 3.2 s of held chord, too little rhythm for a listener (or the analysis) to find the beat.
@@ -53,10 +85,11 @@ def beats_per_bar(time_signature: str) -> int:
 @dataclass
 class SectionPlan:
     role: str  # intro | theme | contrast | climax | breakdown | outro
-    label: str  # the description's label (or the role)
+    label: str  # the description's label (or the form's: verse, chorus, drop, ...)
     start_bar: int
     n_bars: int
     energy: float
+    letter: str = ""  # the tune it carries (A, B, C); "" = the role's default
 
     @property
     def end_bar(self) -> int:
@@ -64,7 +97,7 @@ class SectionPlan:
 
     @property
     def material(self) -> str:
-        return ROLE_MATERIAL[self.role]
+        return self.letter or ROLE_MATERIAL[self.role]
 
 
 @dataclass
@@ -103,35 +136,47 @@ def _clamp(x: float, low: float = 0.05, high: float = 1.0) -> float:
 
 
 def plan_sections(
-    n_bars: int, energy: float, sections: list[Section], bar_s: float, loop: bool = False
+    n_bars: int, energy: float, sections: list[Section], bar_s: float, loop: bool = False,
+    form: str = "arc",
 ) -> list[SectionPlan]:
     """Section plan over ``n_bars`` bars: the description's sections when given (boundaries
-    rounded to bars), else intro / theme / contrast / theme / climax / outro scaled to length."""
+    rounded to bars), else an intro, the style's ``form`` (:data:`FORMS`) in 8-bar sections
+    (4-bar in short pieces) ending on a climax, and an outro."""
     if n_bars <= 0:
         return []
     if sections:
         return _plan_from_sections(n_bars, sections, bar_s)
     if n_bars <= 4:
-        return [SectionPlan("theme", "theme", 0, n_bars, _clamp(energy))]
+        return [SectionPlan("theme", "theme", 0, n_bars, _clamp(energy), "A")]
     intro = 0 if n_bars < 6 or loop else (1 if n_bars < 12 else 2 if n_bars < 40 else 4)
     outro = 0 if n_bars < 10 or loop else (2 if n_bars < 40 else 4)
     body = n_bars - intro - outro
-    chunk = 4 if body < 16 else 8
-    roles: list[tuple[str, int]] = []
+    chunk = 4 if body < 20 else 8
+    cycle = FORMS[form] if chunk == 8 else SHORT_FORM
+    body_plan: list[tuple[tuple[str, str, str], int]] = []
     left, i = body, 0
     while left > 0:
         size = chunk if left >= chunk + 4 or left == chunk else left
-        roles.append((_BODY_CYCLE[i % len(_BODY_CYCLE)], size))
+        if chunk < left < chunk + 4 and left >= 6 and not body_plan:
+            size = left - left // 2  # a short body still states its tune twice
+        body_plan.append((cycle[i % len(cycle)], size))
         left -= size
         i += 1
-    if len(roles) >= 3 and roles[-1][0] != "climax" or len(roles) == 2:
-        roles[-1] = ("climax", roles[-1][1])
+    if len(body_plan) >= 2 and body_plan[-1][0][0] != "climax":
+        # end on a climax that brings back material already heard (the chorus, the theme)
+        heard = {entry[1] for entry, _ in body_plan[:-1]}
+        climaxes = [e for e in cycle if e[0] == "climax" and e[1] in heard]
+        last = body_plan[-1][0]
+        body_plan[-1] = (climaxes[0] if climaxes else ("climax", last[1], last[2]),
+                         body_plan[-1][1])  # fmt: skip
     plan: list[SectionPlan] = []
     bar = 0
-    for role, size in [("intro", intro), *roles, ("outro", outro)]:
+    entries = [(("intro", "", "intro"), intro), *body_plan, (("outro", "", "outro"), outro)]
+    for (role, letter, label), size in entries:
         if size <= 0:
             continue
-        plan.append(SectionPlan(role, role, bar, size, _clamp(energy + _ROLE_ENERGY[role])))
+        offset = _ROLE_ENERGY[role] * FORM_DYNAMICS.get(form, 1.0)
+        plan.append(SectionPlan(role, label, bar, size, _clamp(energy + offset), letter))
         bar += size
     return plan
 

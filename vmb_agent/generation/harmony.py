@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import re
 from dataclasses import dataclass
-from itertools import combinations, product
+from itertools import combinations
 
 import numpy as np
 
@@ -128,24 +128,6 @@ def match_chord(profile: np.ndarray) -> Chord | None:
     return _TEMPLATE_CHORDS[int(np.argmax(scores))]
 
 
-# Krumhansl-Kessler key profiles
-_KK_MAJOR = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])
-_KK_MINOR = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17])
-
-
-def estimate_key(profile: np.ndarray) -> tuple[Key, float]:
-    """Krumhansl-Schmuckler key estimate from a pitch-class profile -> (key, correlation)."""
-    best = (Key(0, "major"), -2.0)
-    x = np.asarray(profile, dtype=float)
-    if float(np.std(x)) <= 1e-12:
-        return best[0], 0.0
-    for tonic, (mode, template) in product(range(12), (("major", _KK_MAJOR), ("minor", _KK_MINOR))):
-        r = float(np.corrcoef(x, np.roll(template, tonic))[0, 1])
-        if r > best[1]:
-            best = (Key(tonic, mode), r)
-    return best
-
-
 # --------------------------------------------------------------------------------------------
 # Voicing
 # --------------------------------------------------------------------------------------------
@@ -218,7 +200,6 @@ def nearest_pitch(pitch_classes: list[int], target: float, low: int, high: int) 
 __all__ = [
     "QUALITIES",
     "Chord",
-    "estimate_key",
     "match_chord",
     "nearest_pitch",
     "parse_chord_name",

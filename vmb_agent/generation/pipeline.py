@@ -146,11 +146,24 @@ def generate_music(
     generator = generators.create(settings.generate_backend)
     mark("check")
 
-    # 2. Music bridge
+    # 2. Music bridge (a reference that cannot be read is left out and reported in warnings)
     report(0, total_steps, "analysing references")
+    warnings: list[str] = []
     blended = None
     if references:
-        blended = blend([analyze_reference(track) for track in references], reference_weights)
+        features, kept_weights = [], []
+        for i, track in enumerate(references):
+            try:
+                features.append(analyze_reference(track))
+            except (InputError, OSError) as exc:
+                warnings.append(reference_warning(track.id, exc))
+                continue
+            if reference_weights is not None:
+                kept_weights.append(float(reference_weights[i]))
+        if features and reference_weights is not None and sum(kept_weights) <= 0:
+            warnings.append("the references left have weight 0; generated without references")
+        elif features:
+            blended = blend(features, kept_weights if reference_weights is not None else None)
     mark("references")
 
     # 3. Conditions
@@ -191,6 +204,7 @@ def generate_music(
     # 8. Measure
     report(4, total_steps, "measuring")
     measured = measure(rendered, composition.duration_s)
+    warnings += result_warnings(conditions, measured, composition)
     mark("measure")
 
     # 9. Write
@@ -218,6 +232,7 @@ def generate_music(
             conditions.tempo_bpm, conditions.cuts_s, bpb, conditions.pickup_s
         ),
         timings=timings,
+        warnings=list(dict.fromkeys(warnings)),
     )
 
 
@@ -232,23 +247,33 @@ def render_composition(
     """SoundFont render -> exact length (loop tail folded back, or a short fade) -> mastering."""
     from vmb_agent.generation.styles import STYLES
     from vmb_agent.rendering.master import MasterSettings, master, stem_chain
+    from vmb_agent.rendering.mix import remove_dc, staging_gain, track_roles
     from vmb_agent.rendering.synth import render_instruments
 
     n = round(composition.duration_s * SAMPLE_RATE)
 
     # the mix is the sum of the parts rendered alone, so the stems (the same parts, rendered
     # again) sum to it exactly; each part keeps its natural length (release tail included),
-    # then is cut, padded or (a loop) folded to exactly n samples
+    # then is cut, padded or (a loop) folded to exactly n samples, and set to its role's
+    # level (gain staging: fonts differ per program by 15 dB and more)
+    roles = track_roles((part.role, part.instrument) for part in composition.parts)
+    faders: dict[str, float] = {}
+
     def parts() -> Iterator[tuple[str, np.ndarray]]:
         for name, part in render_instruments(composition.midi, sample_rate=SAMPLE_RATE,
                                              soundfont=settings.soundfont):  # fmt: skip
-            yield name, fit_length(part, n, loop=conditions.loop)
+            part = fit_length(part, n, loop=conditions.loop)
+            if name not in faders:
+                faders[name] = staging_gain(part, SAMPLE_RATE, roles.get(name, "pad"))
+            part *= np.float32(faders[name])
+            yield name, part
 
     # planar (channels, samples) memory seen as (samples, channels): pedalboard takes it
     # without another full-length copy
     raw = np.zeros((2, n), dtype=np.float32).T
     for _, part in parts():
         raw += part
+    remove_dc(raw, SAMPLE_RATE)  # linear: the stems get the same filter and still sum to it
     if mark:
         mark("render")
     style = STYLES[conditions.style]
@@ -261,7 +286,8 @@ def render_composition(
     stem_audio: dict[str, np.ndarray] = {}
     if stems:
         for name, part in parts():
-            stem_audio[name] = stem_chain(part, SAMPLE_RATE, master_settings, report)
+            stem_audio[name] = stem_chain(remove_dc(part, SAMPLE_RATE), SAMPLE_RATE,
+                                          master_settings, report)
         if mark:
             mark("stems")
     return Rendered(audio, report.loudness_lufs, report.true_peak_dbtp, report.gain_db, stem_audio)
@@ -300,6 +326,108 @@ def measure(rendered: Rendered, requested_duration_s: float) -> Measured:
         loudness_lufs=rendered.loudness_lufs,
         true_peak_dbtp=rendered.true_peak_dbtp,
     )
+
+
+# --------------------------------------------------------------------------------------------
+# Warnings: what came out differs from what was asked (one line each, in GenerationResult)
+# --------------------------------------------------------------------------------------------
+
+TEMPO_TOLERANCE = 0.02  # the controls' own target: measured tempo within +-2 % of the request
+#: readings at another metrical level: (measured / requested, how to say it, why it happens)
+_TEMPO_LEVELS = (
+    (2.0, "double", "the beat may be felt at double time"),
+    (0.5, "half", "the beat may be felt at half time"),
+    (1.5, "3/2 of", "a triplet pulse may read as the beat"),
+    (2 / 3, "2/3 of", "a dotted pulse may read as the beat"),
+)
+
+
+def _bpm(value: float) -> str:
+    return f"{value:.0f}" if abs(value - round(value)) < 0.05 else f"{value:.1f}"
+
+
+def tempo_warning(requested_bpm: float, measured_bpm: float | None) -> str | None:
+    """A line when the measured tempo misses the request by more than 2 %, naming an octave
+    (double/half) or 3:2 reading: the music is right but the beat is felt at another level."""
+    if measured_bpm is None or requested_bpm <= 0:
+        return None
+    ratio = measured_bpm / requested_bpm
+    if abs(ratio - 1.0) <= TEMPO_TOLERANCE:
+        return None
+    asked, heard = _bpm(requested_bpm), _bpm(measured_bpm)
+    for factor, word, why in _TEMPO_LEVELS:
+        if abs(ratio / factor - 1.0) <= TEMPO_TOLERANCE:
+            return f"measured tempo {heard} BPM is {word} the requested {asked} BPM ({why})"
+    return (f"measured tempo {heard} BPM differs from the requested {asked} BPM by "
+            f"{(ratio - 1) * 100:+.1f} % (tolerance ±{TEMPO_TOLERANCE * 100:.0f} %)")  # fmt: skip
+
+
+def key_warning(requested_key: str, measured_key: str | None) -> str | None:
+    """A line when the measured key/mode is not the requested one, naming the relation
+    (relative or parallel major/minor, a fifth away) when there is one."""
+    from vmb_agent.theory import parse_key
+
+    if not measured_key:
+        return None
+    try:
+        asked, heard = parse_key(requested_key), parse_key(measured_key)
+    except InputError:
+        return None
+    if asked == heard:
+        return None
+    line = f"measured key {heard.name} differs from the requested {asked.name}"
+    if heard == asked.relative:
+        return f"{line} (its relative {heard.mode}: same notes, another tonic)"
+    if heard.tonic == asked.tonic:
+        return f"{line} (its parallel {heard.mode}: same tonic, other mode)"
+    if heard.mode == asked.mode and (heard.tonic - asked.tonic) % 12 in (5, 7):
+        side = "dominant" if (heard.tonic - asked.tonic) % 12 == 7 else "subdominant"
+        return f"{line} (a fifth away: the {side})"
+    return line
+
+
+def silent_instrument_warnings(conditions: Conditions, composition: Composition) -> list[str]:
+    """A line per requested instrument that plays no note: its part is silenced by the section
+    plan (it joins above the loudest section's energy) or it got no part or no notes."""
+    played = {track.name for track in composition.midi.instruments if track.notes}
+    parts = [p for p in getattr(composition, "parts", []) if p.instrument not in played]
+    sections = getattr(composition, "sections", [])
+    loudest = max((s.energy for s in sections), default=None)
+    lines = []
+    for name in conditions.instruments:
+        if name in played:
+            continue
+        own = [p for p in parts if p.instrument == name]
+        if not own:
+            lines.append(f"instrument {name!r} was requested but the arrangement gave it no part")
+        elif loudest is not None and all(p.min_energy > loudest + 1e-9 for p in own):
+            joins = min(p.min_energy for p in own)
+            lines.append(f"instrument {name!r} never plays: the section plan keeps it silent (it "
+                         f"joins at section energy {joins:.2f}, the loudest section reaches "
+                         f"{loudest:.2f})")  # fmt: skip
+        else:
+            lines.append(f"instrument {name!r} was requested but its part has no notes")
+    return lines
+
+
+def reference_warning(track_id: str, error: Exception) -> str:
+    """``reference 'ID' not used: <why>`` (the error's own 'reference ...' prefix dropped)."""
+    reason = " ".join(str(error).split()).rstrip(".")
+    for prefix in (f"reference {track_id!r}: ", "reference "):
+        if reason.startswith(prefix):
+            reason = reason[len(prefix):]
+            break
+    return f"reference {track_id!r} not used: {reason}"
+
+
+def result_warnings(
+    conditions: Conditions, measured: Measured, composition: Composition
+) -> list[str]:
+    """Measured against requested: tempo, key and the requested instruments."""
+    lines = [tempo_warning(conditions.tempo_bpm, measured.tempo_bpm),
+             key_warning(conditions.key, measured.key)]  # fmt: skip
+    lines += silent_instrument_warnings(conditions, composition)
+    return [line for line in lines if line]
 
 
 def write_outputs(
@@ -364,6 +492,8 @@ __all__ = [
     "generate_music",
     "generators",
     "measure",
+    "reference_warning",
     "render_composition",
+    "result_warnings",
     "write_outputs",
 ]

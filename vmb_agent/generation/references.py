@@ -1,11 +1,14 @@
 """Music-bridge conditioning: what the composer takes from reference tracks.
 
-From a MIDI reference (pretty_midi): tempo, key/mode, time signature, a chord progression
-(duration-weighted pitch-class profile per bar matched to triad templates, bass weighted
-double), groove (melody onsets per beat, swing ratio of off-beat eighths), instrumentation and
-an opening motif of the top line (rhythm + scale steps) the composer quotes and varies.
+From a MIDI reference (pretty_midi): tempo, key/mode (the library's key finder on its
+pitch-class profile), time signature, a chord progression (duration-weighted pitch-class
+profile per bar matched to triad templates, bass weighted double), groove (melody onsets per
+beat, swing ratio of off-beat eighths), instrumentation and an opening motif of the top line
+(rhythm + scale steps) the composer quotes and varies.
 From an audio reference: tempo and key (the library's analysis, stored on the track),
-a chroma-based chord progression per bar and an energy curve (RMS in eight segments).
+a chord progression per bar from the library's chroma and an energy curve (RMS in eight
+segments). Key finding and chroma have one owner each (``theory.estimate_key``,
+``library.audio_features.chroma``); this module only calls them.
 Several references blend with weights (1, 1/2, 1/3, ... by rank unless given).
 """
 
@@ -20,8 +23,8 @@ import numpy as np
 
 from vmb_agent.errors import InputError
 from vmb_agent.generation.composer import Motif, ReferenceMaterial
-from vmb_agent.generation.harmony import Chord, estimate_key, match_chord, transpose
-from vmb_agent.theory import Key, gm_program_to_instrument, parse_key
+from vmb_agent.generation.harmony import Chord, match_chord, transpose
+from vmb_agent.theory import Key, estimate_key, gm_program_to_instrument, parse_key
 from vmb_agent.types import TrackInfo
 
 MAX_CHORD_BARS = 8
@@ -117,10 +120,13 @@ def _analyze_midi(track: TrackInfo, path: Path) -> ReferenceFeatures:
         ts = pm.time_signature_changes[0]
         time_signature = f"{ts.numerator}/{ts.denominator}"
 
-    profile = np.zeros(12)
-    for note, _ in notes:
-        profile[note.pitch % 12] += note.end - note.start
-    key = parse_key(track.key) if track.key else estimate_key(profile)[0]
+    if track.key:
+        key = parse_key(track.key)
+    else:
+        from vmb_agent.library.midi import pitch_class_profile
+
+        # A flat profile has no key; C major keeps the motif's scale steps defined.
+        key = estimate_key(pitch_class_profile(pm))[0] or Key(0, "major")
 
     beats = pm.get_beats()
     beats_per_bar = int(time_signature.split("/")[0]) if time_signature else 4
@@ -284,25 +290,6 @@ def load_audio_mono(path: Path, sample_rate: int = 22050) -> np.ndarray:
     return mono
 
 
-def chroma(
-    mono: np.ndarray, sample_rate: int, hop: int = 2048, n_fft: int = 8192
-) -> tuple[np.ndarray, float]:
-    """Pitch-class energy per frame (12, frames) from a magnitude STFT (55 Hz to 2 kHz)."""
-    if mono.size < n_fft:
-        mono = np.pad(mono, (0, n_fft - mono.size))
-    frames = 1 + (mono.size - n_fft) // hop
-    window = np.hanning(n_fft).astype(np.float32)
-    index = np.arange(n_fft)[None, :] + hop * np.arange(frames)[:, None]
-    spectrum = np.abs(np.fft.rfft(mono[index] * window, axis=1))
-    freqs = np.fft.rfftfreq(n_fft, 1 / sample_rate)
-    band = (freqs >= 55) & (freqs <= 2000)
-    pcs = (np.round(12 * np.log2(freqs[band] / 440.0)).astype(int) + 9) % 12
-    out = np.zeros((12, frames), dtype=np.float32)
-    for pc in range(12):
-        out[pc] = spectrum[:, band][:, pcs == pc].sum(axis=1)
-    return out, hop / sample_rate
-
-
 def _analyze_audio(track: TrackInfo, path: Path) -> ReferenceFeatures:
     sample_rate = 22050
     try:
@@ -316,19 +303,22 @@ def _analyze_audio(track: TrackInfo, path: Path) -> ReferenceFeatures:
     if mono.size < sample_rate:
         raise InputError(f"reference {track.id!r}: audio {track.path!r} is shorter than 1 s.")
     mono = mono[: sample_rate * 120]  # two minutes say enough about a reference
-    ch, frame_s = chroma(mono, sample_rate)
-    key = parse_key(track.key) if track.key else estimate_key(ch.sum(axis=1))[0]
+    from vmb_agent.library.audio_features import chroma, chroma_profile
+
+    frames, frame_s = chroma(mono, sample_rate)  # (frames, 12)
+    key = parse_key(track.key) if track.key else estimate_key(chroma_profile(frames))[0]
     tempo = float(track.tempo_bpm) if track.tempo_bpm else None
     chords: list[Chord] = []
-    if tempo:
+    if tempo and frames.size:
         bar_frames = max(1, round(4 * 60.0 / tempo / frame_s))
-        loud = np.flatnonzero(ch.sum(axis=0) > 0.05 * ch.sum(axis=0).max())
+        energy_per_frame = frames.sum(axis=1)
+        loud = np.flatnonzero(energy_per_frame > 0.05 * energy_per_frame.max())
         first = int(loud[0]) if loud.size else 0
         for i in range(MAX_CHORD_BARS):
-            block = ch[:, first + i * bar_frames : first + (i + 1) * bar_frames]
-            if block.shape[1] == 0:
+            block = frames[first + i * bar_frames : first + (i + 1) * bar_frames]
+            if block.shape[0] == 0:
                 break
-            chord = match_chord(block.sum(axis=1))
+            chord = match_chord(block.sum(axis=0))
             if chord is not None:
                 chords.append(chord)
     rms = np.array(
@@ -459,6 +449,5 @@ __all__ = [
     "ReferenceFeatures",
     "analyze_reference",
     "blend",
-    "chroma",
     "load_audio_mono",
 ]

@@ -36,6 +36,8 @@ class StyleSpec:
     bars_per_chord: float = 1.0  # harmonic rhythm (0.5 = two chords a bar)
     swing: float = 0.5  # share of the beat before the off-beat eighth (0.5 = straight)
     melody_density: int = 1  # 0 sparse, 1 medium, 2 busy
+    #: share of weak melody notes before a strong beat sung as a chromatic approach tone
+    chromatic: float = 0.0
     humanize_ms: float = 8.0
     #: mood and scene words that lean towards the style, for words no genre names (genre words
     #: and their style live in prompts/vocabulary.toml [genre_styles])
@@ -65,7 +67,8 @@ STYLES: dict[str, StyleSpec] = {
             ("I V vi IV", "I vi IV V", "I IV vi V", "I iii IV V"),
             ("i VI III VII", "i iv VI V", "i VI iv V", "i III VII VI"),
             bars_per_chord=1.0,
-            melody_density=0,
+            melody_density=1,
+            chromatic=0.25,
             humanize_ms=10,
             keywords=(
                 "cinematic",
@@ -130,6 +133,7 @@ STYLES: dict[str, StyleSpec] = {
             ("i7 iv7 VII7 IIImaj7", "i7 VImaj7 iv7 V7", "ii° V7 i7 i7", "i7 iv7 i7 V7"),
             swing=0.6,
             melody_density=1,
+            chromatic=0.2,
             humanize_ms=14,
             keywords=(
                 "lo-fi",
@@ -255,6 +259,7 @@ STYLES: dict[str, StyleSpec] = {
             ("iiø7 V7 i7 i7", "i7 iv7 iiø7 V7", "i7 VImaj7 iiø7 V7", "i7 iv7 VII7 V7"),
             swing=0.64,
             melody_density=2,
+            chromatic=0.4,
             humanize_ms=10,
             keywords=(
                 "jazz",

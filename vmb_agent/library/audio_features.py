@@ -9,10 +9,11 @@ No librosa (its numba JIT costs ~25 s per cold process). The pipeline is the cla
    with a 16 s time constant; lags 1-8x the beat period, weighted 1/m) times a log-normal
    tempo prior (125 BPM, 1.2 octaves), refined to sub-frame precision; the comb and the prior
    together decide the metrical level (octave);
-4. key = a chroma vector (STFT bins 65 Hz-1 kHz folded to pitch classes, at 11,025 Hz with a
-   4096-point window, minus the third-harmonic leakage into the fifth) correlated with the
-   Albrecht & Shanahan (2013), Krumhansl & Kessler (1982) and Bellman-Budge (2005) major/minor
-   key profiles (correlations averaged);
+4. key = a chroma vector (:func:`chroma`: STFT bins 65 Hz-1 kHz folded to pitch classes, at
+   11,025 Hz with a 4096-point window, minus the third-harmonic leakage into the fifth), each
+   frame normalised and summed, handed to :func:`vmb_agent.theory.estimate_key` (the
+   Albrecht & Shanahan, Krumhansl & Kessler and Bellman-Budge major/minor profiles, averaged).
+   :func:`chroma` is VMB's one chroma: audio references take their chords from it too;
 5. loudness = ITU-R BS.1770 integrated loudness (vmb_agent.dsp), energy/brightness/percussiveness
    derived from it, the spectral centroid and a median-filter harmonic/percussive split.
 """
@@ -27,9 +28,8 @@ import numpy as np
 
 from vmb_agent.dsp import decimate, find_peaks, integrated_loudness, moving_average
 from vmb_agent.errors import InputError, UnsupportedFormatError
-from vmb_agent.theory import Key
-
-AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff")
+from vmb_agent.files import AUDIO_SUFFIXES
+from vmb_agent.theory import estimate_key
 
 ANALYSIS_SR = 22050
 N_FFT = 1024
@@ -42,21 +42,6 @@ HARMONIC_LEAK = 0.4
 #: _tempo_envelope; a band's scale is floored at this share of the stronger band's.
 TEMPO_BAND_SPLIT_HZ = 300.0
 TEMPO_BAND_FLOOR = 0.3
-
-# Albrecht & Shanahan (2013) key profiles (C major / C minor), tuned on classical repertoire.
-_AS_MAJOR = np.array([0.238, 0.006, 0.111, 0.006, 0.137, 0.094, 0.016, 0.214, 0.009, 0.080, 0.008, 0.081])
-_AS_MINOR = np.array([0.220, 0.006, 0.104, 0.123, 0.019, 0.103, 0.012, 0.214, 0.062, 0.022, 0.061, 0.052])
-# Krumhansl & Kessler (1982) probe-tone profiles.
-_KK_MAJOR = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])
-_KK_MINOR = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17])
-# Bellman-Budge (Bellman 2005) profiles, counted from chords in common-practice music.
-_BB_MAJOR = np.array([16.80, 0.86, 12.95, 1.41, 13.49, 11.93, 1.25, 20.28, 1.80, 8.04, 0.62,
-                      10.57])
-_BB_MINOR = np.array([18.16, 0.69, 12.99, 13.34, 1.07, 11.15, 1.38, 21.07, 7.49, 1.53, 0.92,
-                      10.21])
-#: The templates averaged per mode. AS + KK + BB replaced AS + Temperley: 83.3 % vs 79.2 % on the
-#: bench_tempo_key.py tuning sets, 95.0 % vs 96.7 % on the generation grid (target 90 %).
-_KEY_TEMPLATES = ((_AS_MAJOR, _KK_MAJOR, _BB_MAJOR), (_AS_MINOR, _KK_MINOR, _BB_MINOR))
 
 
 @dataclass(frozen=True)
@@ -180,8 +165,9 @@ def _tonal_analysis(x: np.ndarray, sr: int) -> tuple | None:
     mag = _stft_mag(y, N_FFT, HOP)  # (frames, bins)
     mel = mag @ _mel_filterbank(ANALYSIS_SR, N_FFT, 64).T  # (frames, 64)
     tempo = estimate_tempo(_tempo_envelope(mel), ANALYSIS_SR / HOP)
-    key = estimate_key(_chroma(_resample(y, ANALYSIS_SR, CHROMA_SR)))
-    return mag, mel, tempo, key
+    profile = chroma_profile(chroma(y, ANALYSIS_SR)[0])
+    key, key_confidence = estimate_key(profile) if profile.size else (None, 0.0)
+    return mag, mel, tempo, (None if key is None else key.name, key_confidence)
 
 
 def measure_tempo_key(samples: np.ndarray, sr: int) -> tuple[float | None, str | None]:
@@ -394,8 +380,18 @@ def _pick_onsets(env: np.ndarray, fps: float) -> np.ndarray:
     return find_peaks(env, height, max(1, int(0.05 * fps)))
 
 
-def _chroma(y: np.ndarray) -> np.ndarray:
-    """Per-frame 12-bin chroma (C = 0) of audio at ``CHROMA_SR``; shape (frames, 12)."""
+def chroma(samples: np.ndarray, sr: int) -> tuple[np.ndarray, float]:
+    """Per-frame 12-bin chroma (C = 0) of mono ``samples`` at ``sr`` Hz, and the frame hop in s.
+
+    Shape (frames, 12). The audio is taken to ``CHROMA_SR``; ``CHROMA_FFT``-point frames every
+    ``CHROMA_HOP`` samples (0.19 s); only bins from 65 Hz to 1 kHz within 0.35 semitone of a
+    semitone centre count, and the third-harmonic leak into the fifth is subtracted. VMB's one
+    chroma: the key of analysed audio and the chords of audio references both come from it
+    (on bench_tempo_key.py's 192 pieces its key was right for 84.9 % against 64.1 % for the
+    55 Hz-2 kHz chroma references once had, its chords per bar matched the notes in 65.1 %
+    against 62.2 %).
+    """
+    y = _resample(np.asarray(samples), sr, CHROMA_SR)
     mag = _stft_mag(y, CHROMA_FFT, CHROMA_HOP)
     freqs = np.fft.rfftfreq(CHROMA_FFT, 1 / CHROMA_SR)
     # C2-B5: above ~1 kHz the spectrum is mostly upper partials, which blur the key.
@@ -407,47 +403,21 @@ def _chroma(y: np.ndarray) -> np.ndarray:
     spec = mag[:, band][:, near]
     mapping = np.zeros((len(pitch_class), 12), dtype=np.float32)
     mapping[np.arange(len(pitch_class)), pitch_class] = 1.0
-    chroma = spec @ mapping
+    frames = spec @ mapping
     # A note's 3rd harmonic lands a fifth above it (pitch class + 7) and pulls estimates to the
     # dominant key; subtract that leakage (0.4 was best on the benchmark set, 0.3-0.5 all help).
-    return np.maximum(chroma - HARMONIC_LEAK * np.roll(chroma, 7, axis=1), 0.0)
+    leak_free = np.maximum(frames - HARMONIC_LEAK * np.roll(frames, 7, axis=1), 0.0)
+    return leak_free, CHROMA_HOP / CHROMA_SR
 
 
-def key_scores(chroma_profile: np.ndarray) -> np.ndarray:
-    """Correlation of a 12-bin pitch-class profile with the 24 keys: index ``mode*12 + tonic``
-    (mode 0 = major, 1 = minor)."""
-    profile = np.asarray(chroma_profile, dtype=np.float64)
-    scores = np.zeros(24)
-    for mode, templates in enumerate(_KEY_TEMPLATES):
-        for tonic in range(12):
-            rotated = np.roll(profile, -tonic)
-            scores[mode * 12 + tonic] = sum(
-                float(np.corrcoef(rotated, t)[0, 1]) for t in templates
-            ) / len(templates)
-    return scores
-
-
-def estimate_key(chroma: np.ndarray) -> tuple[str | None, float]:
-    """Key name (``"A minor"``) and a 0-1 confidence from frame-wise chroma (frames, 12)."""
-    if chroma.size == 0:
-        return None, 0.0
-    frame_norm = chroma / np.maximum(chroma.sum(axis=1, keepdims=True), 1e-9)
-    profile = frame_norm.sum(axis=0)
-    if profile.sum() <= 0 or np.allclose(profile, profile[0]):
-        return None, 0.0
-    return key_from_profile(profile)
-
-
-def key_from_profile(profile: np.ndarray) -> tuple[str | None, float]:
-    """Best key for a 12-bin pitch-class profile and a 0-1 confidence (margin over the runner-up)."""
-    scores = key_scores(profile)
-    if not np.all(np.isfinite(scores)):
-        return None, 0.0
-    order = np.argsort(scores)[::-1]
-    best = int(order[0])
-    margin = float(scores[best] - scores[order[1]])
-    confidence = float(np.clip(0.5 * max(scores[best], 0.0) + 4.0 * margin, 0, 1))
-    return Key(best % 12, "major" if best < 12 else "minor").name, confidence
+def chroma_profile(frames: np.ndarray) -> np.ndarray:
+    """The key-finding profile of a chroma (frames, 12): each frame normalised to sum 1, then
+    summed, so that loud passages do not outvote the rest (84.9 % vs 82.3 % for a plain sum on
+    bench_tempo_key.py's 192 pieces). Empty for no frames."""
+    frames = np.asarray(frames, dtype=np.float64)
+    if frames.size == 0:
+        return np.zeros(0)
+    return (frames / np.maximum(frames.sum(axis=1, keepdims=True), 1e-9)).sum(axis=0)
 
 
 def _percussive_fraction(mel: np.ndarray) -> float:

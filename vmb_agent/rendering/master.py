@@ -32,8 +32,10 @@ TRUE_PEAK_CEILING_DBTP = -1.0
 class MasterSettings:
     reverb_wet: float = 0.18
     room_size: float = 0.5
-    compressor_threshold_db: float = -18.0
-    compressor_ratio: float = 2.5
+    # a gentle bus compressor that only touches the loud passages (the gain-staged mix peaks
+    # around -6 dBFS): the sections' arc (loudness range) survives mastering
+    compressor_threshold_db: float = -12.0
+    compressor_ratio: float = 2.0
     compressor_attack_ms: float = 15.0
     compressor_release_ms: float = 180.0
     target_lufs: float = TARGET_LUFS

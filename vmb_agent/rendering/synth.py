@@ -1,13 +1,24 @@
 """MIDI -> stereo audio through a SoundFont synthesizer (tinysoundfont, 35-500x real time).
 
 SoundFont choice, first that exists: ``soundfont=`` argument > ``VMB_SOUNDFONT`` > Debian's
-FluidR3_GM (``fluid-soundfont-gm``) > the small GM font shipped inside the ``pretty_midi`` wheel.
-tinysoundfont clips with FluidR3 at unity gain, so that font renders about -6 dB by default.
-MuseScore ``.sf3`` fonts render near-silent in tinysoundfont (they need pyfluidsynth).
+FluidR3_GM (``fluid-soundfont-gm``) > the small TimGM6mb inside the ``pretty_midi`` wheel.
+FluidR3Mono GM ships with this package (``vmb_agent/data/soundfonts``, MIT) and is chosen with
+``VMB_SOUNDFONT=shipped``: it is not yet the default because the tempo analysis that checks every
+result was tuned on TimGM6mb renders and misreads some of FluidR3Mono's (a 180 BPM backbeat
+reads 120; bench_tempo_key 93.8 -> 81.2 %) -- see docs/generation.md.
+Compressed ``.sf3`` fonts (the shipped one included) are decoded once to a standard ``.sf2`` in
+``VMB_CACHE_DIR`` (:mod:`vmb_agent.rendering.soundfont_sf3`, ~3 s the first time), so no process
+decodes the Vorbis samples again. tinysoundfont holds a whole font as floats (250 MB for the
+decoded FluidR3Mono), so an SF2 over :data:`SUBSET_MIN_BYTES` is loaded as a subset with only the
+presets a render plays (a few MB each, ~30 ms to cut; they sound the same, to -100 dB).
+Per-font gains (:data:`FONT_GAIN_DB`) keep the render level comparable: tinysoundfont clips with
+FluidR3 at unity gain, so that font renders at -6 dB. (MuseScore_General's piano renders
+~23 dB quieter than FluidR3Mono's in tinysoundfont, which is why it is not the default.)
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +29,7 @@ import numpy as np
 from vmb_agent.errors import BackendUnavailableError, InputError, OutOfRangeError
 
 if TYPE_CHECKING:  # pragma: no cover
-    from collections.abc import Iterator
+    from collections.abc import Iterable, Iterator
 
     import pretty_midi
 
@@ -26,27 +37,46 @@ DEBIAN_FONTS = (
     Path("/usr/share/sounds/sf2/FluidR3_GM.sf2"),
     Path("/usr/share/soundfonts/FluidR3_GM.sf2"),
 )
-#: default gain (dB) by font file name; tinysoundfont's unity gain clips with FluidR3.
-FONT_GAIN_DB = {"fluidr3_gm.sf2": -6.0}
+SHIPPED_FONT = Path(__file__).resolve().parents[1] / "data" / "soundfonts" / "FluidR3Mono_GM.sf3"
+#: default gain (dB) by font file name (lower case), measured so fonts render at a comparable
+#: level: tinysoundfont's unity gain clips with FluidR3; FluidR3Mono at 0 dB is within 0.2 dB of
+#: TimGM6mb on average over generated pop/rock/jazz/cinematic pieces (docs/generation.md).
+FONT_GAIN_DB = {"fluidr3_gm.sf2": -6.0, "fluidr3mono_gm.sf3": 0.0, "timgm6mb.sf2": 0.0}
 DRUM_CHANNEL = 9
 MAX_CHANNELS = 16
 DEFAULT_TAIL_S = 1.5
 _MAX_VOICES = 256
 _FLUSH_SAMPLES = 4096
 
+log = logging.getLogger(__name__)
+#: SF2 fonts at least this big are loaded per render as a subset of the presets it plays
+SUBSET_MIN_BYTES = 32 << 20
+#: how much subset sample data (as tinysoundfont's floats) stays loaded for reuse
+SUBSET_CACHE_BYTES = 256 << 20
 _cache_lock = threading.Lock()
-_synth_cache: dict[tuple[str, int, float], tuple[Any, int, threading.Lock]] = {}
+_synth_cache: dict[tuple, tuple[Any, int, threading.Lock]] = {}
+_subset_bytes: dict[tuple, int] = {}
 
 
 @dataclass(frozen=True)
 class SoundFontChoice:
-    path: Path
+    path: Path  # what tinysoundfont loads (for an .sf3: the decoded .sf2 in the cache)
     gain_db: float
-    source: str  # "argument" | "VMB_SOUNDFONT" | "debian" | "pretty_midi"
+    source: str  # "argument" | "VMB_SOUNDFONT" | "debian" | "shipped" | "pretty_midi"
+    original: Path | None = None  # the .sf3 that ``path`` was decoded from
+
+
+#: ``VMB_SOUNDFONT`` values that pick the font shipped with the package
+SHIPPED_NAMES = {"shipped", "fluidr3mono"}
+
+
+def shipped_soundfont() -> Path:
+    """The General MIDI font shipped inside this package: FluidR3Mono GM (.sf3, 23.6 MB, MIT)."""
+    return SHIPPED_FONT
 
 
 def bundled_soundfont() -> Path:
-    """The General MIDI font inside the pretty_midi wheel (TimGM6mb, 6 MB)."""
+    """The General MIDI font inside the pretty_midi wheel (TimGM6mb, 6 MB): the last resort."""
     import importlib.util
 
     spec = importlib.util.find_spec("pretty_midi")
@@ -56,24 +86,41 @@ def bundled_soundfont() -> Path:
 
 
 def choose_soundfont(soundfont: Path | str | None = None) -> SoundFontChoice:
-    """Pick the SoundFont to render with (see the module docstring for the order)."""
+    """Pick the SoundFont to render with (see the module docstring for the order); an ``.sf3``
+    comes back as its decoded ``.sf2`` (decoded on first use, then read from the cache)."""
     if soundfont is not None:
         return _checked_font(Path(soundfont), "argument")
     from vmb_agent.settings import get_settings
 
     configured = get_settings().soundfont
-    if configured is not None:
+    if configured is not None and str(configured).lower() in SHIPPED_NAMES:
+        shipped = shipped_soundfont()
+        try:
+            return _decoded(shipped, "shipped")
+        except (InputError, OSError) as exc:  # e.g. a libsndfile without Ogg Vorbis
+            log.warning("cannot use the shipped SoundFont %s (%s); using TimGM6mb", shipped, exc)
+    elif configured is not None:
         return _checked_font(configured, "VMB_SOUNDFONT")
     for path in DEBIAN_FONTS:
         if path.is_file():
-            return SoundFontChoice(path, FONT_GAIN_DB.get(path.name.lower(), 0.0), "debian")
+            return SoundFontChoice(path, _font_gain(path), "debian")
     path = bundled_soundfont()
     if not path.is_file():
         raise BackendUnavailableError(
             f"no SoundFont found: {path} is missing; set VMB_SOUNDFONT to a .sf2 file "
             "or install Debian's fluid-soundfont-gm."
         )
-    return SoundFontChoice(path, 0.0, "pretty_midi")
+    return SoundFontChoice(path, _font_gain(path), "pretty_midi")
+
+
+def _font_gain(path: Path) -> float:
+    return FONT_GAIN_DB.get(path.name.lower(), 0.0)
+
+
+def _decoded(path: Path, source: str) -> SoundFontChoice:
+    from vmb_agent.rendering.soundfont_sf3 import decoded_sf2
+
+    return SoundFontChoice(decoded_sf2(path), _font_gain(path), source, original=path)
 
 
 def _checked_font(path: Path, source: str) -> SoundFontChoice:
@@ -82,15 +129,60 @@ def _checked_font(path: Path, source: str) -> SoundFontChoice:
         raise InputError(f"SoundFont {str(path)!r} ({source}) not found; give a .sf2 file.")
     if path.suffix.lower() not in (".sf2", ".sf3", ".sfo"):
         raise InputError(f"SoundFont {str(path)!r} is not a .sf2/.sf3/.sfo file.")
-    return SoundFontChoice(path, FONT_GAIN_DB.get(path.name.lower(), 0.0), source)
+    from vmb_agent.rendering.soundfont_sf3 import is_sf3
+
+    if is_sf3(path):
+        return _decoded(path, source)
+    return SoundFontChoice(path, _font_gain(path), source)
 
 
-def _load_synth(choice: SoundFontChoice, sample_rate: int, gain_db: float) -> tuple[Any, int, Any]:
-    """A cached tinysoundfont ``Synth`` with the font loaded (parsing FluidR3 takes a while)."""
-    key = (str(choice.path), sample_rate, gain_db)
+def _subset_index(choice: SoundFontChoice) -> Any:
+    """The font's tables when it is a plain SF2 big enough to load by subsets, else None."""
+    try:
+        if choice.path.stat().st_size < SUBSET_MIN_BYTES:
+            return None
+        from vmb_agent.rendering.soundfont_sf3 import index_sf2, is_sf3
+
+        if choice.path.suffix.lower() == ".sfo" or is_sf3(choice.path):
+            return None
+        return index_sf2(choice.path)
+    except (OSError, InputError):  # unreadable or odd: tinysoundfont loads it whole (or says why)
+        return None
+
+
+def _presets_played(available: set[tuple[int, int]], instruments: list[Any]) -> frozenset:
+    """The (bank, program) presets tinysoundfont will pick for these instruments, following its
+    own lookup: drums try (128, program), (128, 0), then (0, program); melodic parts (0, program);
+    a part whose preset is missing falls back to program 0 (as :func:`render_midi` does)."""
+
+    def lookup(program: int, drum: bool) -> tuple[int, int] | None:
+        chain = [(128, program), (128, 0), (0, program)] if drum else [(0, program)]
+        return next((c for c in chain if c in available), None)
+
+    keep = set()
+    for inst in instruments:
+        found = lookup(inst.program, inst.is_drum) or lookup(0, inst.is_drum)
+        if found is not None:
+            keep.add(found)
+    if not keep and available:
+        keep.add(min(available))
+    return frozenset(keep)
+
+
+def _load_synth(
+    choice: SoundFontChoice, sample_rate: int, gain_db: float, instruments: Iterable[Any] = ()
+) -> tuple[Any, int, Any]:
+    """A cached tinysoundfont ``Synth`` with the font loaded. A large SF2 (the decoded shipped
+    font: 62 M frames, 250 MB as tinysoundfont's floats) is loaded as a subset holding only the
+    presets these instruments play (a few MB each, ~30 ms to build); subsets are kept for reuse
+    up to :data:`SUBSET_CACHE_BYTES`, least recently used dropped first."""
+    index = _subset_index(choice)
+    presets = _presets_played(index.presets, list(instruments)) if index is not None else None
+    key = (str(choice.path), sample_rate, gain_db, presets)
     with _cache_lock:
         if key in _synth_cache:
-            return _synth_cache[key]
+            _synth_cache[key] = entry = _synth_cache.pop(key)  # most recently used last
+            return entry
         try:
             import tinysoundfont
         except ImportError:
@@ -100,12 +192,34 @@ def _load_synth(choice: SoundFontChoice, sample_rate: int, gain_db: float) -> tu
             ) from None
         synth = tinysoundfont.Synth(gain=gain_db, samplerate=sample_rate)
         try:
-            sfid = synth.sfload(str(choice.path), max_voices=_MAX_VOICES)
+            if index is None:
+                font: str | bytes = str(choice.path)
+            else:
+                from vmb_agent.rendering.soundfont_sf3 import subset_sf2
+
+                font = subset_sf2(index, presets)
+            sfid = synth.sfload(font, max_voices=_MAX_VOICES)
         except Exception as exc:  # noqa: BLE001 - tinysoundfont raises plain Exceptions for bad files
             raise InputError(f"cannot load SoundFont {str(choice.path)!r}: {exc}") from None
         entry = (synth, sfid, threading.Lock())
         _synth_cache[key] = entry
+        if index is not None:
+            _subset_bytes[key] = 2 * len(font)  # tinysoundfont holds 16-bit samples as floats
+            _evict_subsets(keep=key)
         return entry
+
+
+def _evict_subsets(keep: tuple) -> None:
+    """Drop the least recently used subset synths past :data:`SUBSET_CACHE_BYTES`."""
+    for key in [k for k in list(_subset_bytes) if k not in _synth_cache]:
+        del _subset_bytes[key]  # the cache was replaced (tests do that)
+    total = sum(_subset_bytes.values())
+    for key in list(_synth_cache):
+        if total <= SUBSET_CACHE_BYTES:
+            break
+        if key in _subset_bytes and key != keep:
+            total -= _subset_bytes.pop(key)
+            del _synth_cache[key]
 
 
 def _as_pretty_midi(midi: pretty_midi.PrettyMIDI | Path | str) -> pretty_midi.PrettyMIDI:
@@ -176,7 +290,7 @@ def render_midi(
 
     ``n_samples`` fixes the output length exactly (notes past it are cut); otherwise the audio
     lasts until the last note ends plus ``tail_s`` seconds of release. ``gain_db`` defaults to
-    the chosen font's safe gain (-6 dB for FluidR3, 0 otherwise).
+    the chosen font's gain from :data:`FONT_GAIN_DB` (-6 dB for FluidR3, 0 for the others).
     """
     if not 8000 <= sample_rate <= 192000:
         raise OutOfRangeError(
@@ -185,7 +299,7 @@ def render_midi(
     pm = _as_pretty_midi(midi)
     choice = choose_soundfont(soundfont)
     gain = choice.gain_db if gain_db is None else float(gain_db)
-    synth, sfid, lock = _load_synth(choice, sample_rate, gain)
+    synth, sfid, lock = _load_synth(choice, sample_rate, gain, pm.instruments)
 
     if n_samples is None:
         end_s = max((n.end for inst in pm.instruments for n in inst.notes), default=0.0)
@@ -271,4 +385,5 @@ __all__ = [
     "choose_soundfont",
     "render_instruments",
     "render_midi",
+    "shipped_soundfont",
 ]
