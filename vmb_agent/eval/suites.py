@@ -242,43 +242,57 @@ LRA_DEFAULT = 4.0
 
 
 def _listening_checks(styles: list[str], ctx: EvalContext) -> tuple[list[Check], list[dict]]:
-    """Issue 11's listening measures on one 60 s piece per style (with stems): bar repetition,
-    melody step share, loudness range against the style's floor, stem spread and DC."""
+    """Issue 11's listening measures per style on 60 s pieces: bar repetition, melody step and
+    chromatic share (means over 4 composed pieces, 8 in a full run: a single tune varies as much
+    as folk tunes do), and loudness range against the style's floor, stem spread and DC (one
+    rendered piece with stems, two in a full run)."""
     from vmb_agent.eval.listening import interval_shares, measure_mix, repetition_share
     from vmb_agent.generation.composer import compose
     from vmb_agent.generation.conditions import resolve_conditions
     from vmb_agent.theory import parse_key
     from vmb_agent.types import GenerationOverrides
 
+    n_composed, n_rendered = (4, 1) if ctx.quick else (8, 2)
     rows = []
     for i, style in enumerate(styles):
-        seed = ctx.seed + 7 * i
-        overrides = GenerationOverrides(style=style, duration_s=60.0)
-        res = ctx.vmb.generate(None, overrides=overrides, seed=seed, stems=True,
-                               out_dir=ctx.work_dir / "listening")  # fmt: skip
-        conditions = resolve_conditions(None, None, overrides, seed=seed)
-        melody = sorted(compose(conditions, seed=seed).melody, key=lambda n: n.start)
-        key = parse_key(conditions.key)
-        steps, chromatic = interval_shares([n.pitch for n in melody], key.tonic,
-                                           key.mode == "minor")  # fmt: skip
-        mix = measure_mix(res.audio_path, res.stems)
+        seeds = [ctx.seed + 7 * i + j for j in range(n_composed)]
+        symbolic = []
+        for seed in seeds:
+            overrides = GenerationOverrides(style=style, duration_s=60.0)
+            conditions = resolve_conditions(None, None, overrides, seed=seed)
+            composition = compose(conditions, seed=seed)
+            melody = sorted(composition.melody, key=lambda n: n.start)
+            key = parse_key(conditions.key)
+            steps, chromatic = interval_shares([n.pitch for n in melody], key.tonic,
+                                               key.mode == "minor")  # fmt: skip
+            symbolic.append((repetition_share(composition.midi), steps, chromatic))
+        mixes = []
+        for seed in seeds[:n_rendered]:
+            res = ctx.vmb.generate(None, overrides=GenerationOverrides(style=style, duration_s=60.0),
+                                   seed=seed, stems=True, out_dir=ctx.work_dir / "listening")  # fmt: skip
+            mixes.append(measure_mix(res.audio_path, res.stems))
+        mean = np.mean(symbolic, axis=0)
         rows.append({
-            "style": style, "repetition": round(repetition_share(res.midi_path), 3),
-            "steps": round(steps, 3), "chromatic": round(chromatic, 3),
-            "lra": round(mix.loudness_range_lu or 0.0, 2),
+            "style": style, "repetition": round(float(mean[0]), 3), "steps": round(float(mean[1]), 3),
+            "chromatic": round(float(mean[2]), 3),
+            "lra": round(float(np.mean([m.loudness_range_lu or 0.0 for m in mixes])), 2),
             "lra_floor": LRA_TARGETS.get(style, LRA_DEFAULT),
-            "stem_spread_db": round(mix.stem_spread_db, 2), "dc": round(mix.dc_offset, 5),
+            "stem_spread_db": round(max(m.stem_spread_db for m in mixes), 2),
+            "dc": round(max(m.dc_offset for m in mixes), 5),
         })  # fmt: skip
     lra_margin = min(r["lra"] - r["lra_floor"] for r in rows)
-    # guards at today's level less sampling noise where the issue's target is not met yet
+    # the issue's targets; the guards allow for sampling noise where a figure sits near its edge
+    by_style = {r["style"]: r for r in rows}
+    chromatic = [by_style[s]["chromatic"] for s in ("jazz", "cinematic") if s in by_style]
     return [
-        Check("bar repetition share (lowest style)", min(r["repetition"] for r in rows), 0.45,
-              ">=", target=0.5),
-        Check("melody step share (lowest style)", min(r["steps"] for r in rows), 0.45, ">=",
+        Check("bar repetition share (lowest style)", min(r["repetition"] for r in rows), 0.5, ">="),
+        Check("melody step share (lowest style)", min(r["steps"] for r in rows), 0.5, ">=",
               target=0.55),
         Check("melody step share (highest style)", max(r["steps"] for r in rows), 0.85, "<=",
               target=0.8),
-        Check("loudness range over the style's floor (LU, lowest)", lra_margin, -2.5, ">=",
+        Check("chromatic melody tones in jazz and cinematic (lowest)", min(chromatic, default=0.0),
+              0.03, ">="),
+        Check("loudness range over the style's floor (LU, lowest)", lra_margin, -1.0, ">=",
               target=0.0),
         Check("stem spread (dB, widest style)", max(r["stem_spread_db"] for r in rows), 12.0, "<="),
         Check("DC offset (largest)", max(r["dc"] for r in rows), 0.001, "<="),

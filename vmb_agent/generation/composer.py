@@ -737,9 +737,9 @@ class _Writer:
                 continue
             base = motifs.get(material, motif_a)
             motif = base if occurrence < 2 else self.vary(base, 0.2)
-            octave = (
-                12 if section.role == "climax" and not counter and self._fits_octave_up(part) else 0
-            )
+            # the climax sings an octave up, except in sparse (ambient) lines, which float
+            lift = section.role == "climax" and not counter and self.style.melody_density > 0
+            octave = 12 if lift and self._fits_octave_up(part) else 0
             self._melody_section(index, part, section, motif, contrast_a, octave)
 
     def _fits_octave_up(self, part: Part) -> bool:
@@ -797,7 +797,8 @@ class _Writer:
         pitch = pitches[target_index]
         bar_pos = (start / self.bpb - math.floor(start / self.bpb + 1e-9)) * self.bpb
         strong = abs(bar_pos % 2.0) < 1e-6 or length >= 1.5
-        colours = {(chord.root + 2) % 12} if length >= 1.5 else set()  # a held 9th sings
+        # a held 9th or 6th sings over the chord (the pitch is already a scale tone)
+        colours = {(chord.root + 2) % 12, (chord.root + 9) % 12} if length >= 1.5 else set()
         if strong and pitch % 12 not in chord.pitch_classes and pitch % 12 not in colours:
             # a strong note is a chord tone; one a step from the last note keeps the line
             # singing (folk tunes and chorales move by step 55-80 % of the time)
@@ -1127,19 +1128,24 @@ def compose(
 
 def _shape_dynamics(writer: _Writer) -> None:
     """Builds (contrast sections) crescendo from 85 % to 105 % into what follows; outros
-    diminuendo to 75 %."""
+    diminuendo to 75 %; every 4-bar phrase of the pitched parts swells toward its third bar
+    and relaxes into its cadence (92 % -> 104 % -> 94 %), as players shape a phrase."""
     bpb = writer.bpb
+    drums = {i for i, part in enumerate(writer.parts) if part.role == "drums"}
     for section in writer.plan:
-        if section.role not in ("contrast", "outro"):
-            continue
         start, end = section.start_bar * bpb, section.end_bar * bpb
-        low, high = (0.85, 1.05) if section.role == "contrast" else (1.0, 0.75)
+        low, high = {"contrast": (0.85, 1.05), "outro": (1.0, 0.75)}.get(section.role, (1, 1))
+        phrase = 4 * bpb
         for note in writer.notes:
-            if start <= note.start < end:
-                progress = (note.start - start) / max(1e-6, end - start)
-                note.velocity = int(
-                    np.clip(round(note.velocity * (low + (high - low) * progress)), 1, 127)
-                )
+            if not start <= note.start < end:
+                continue
+            progress = (note.start - start) / max(1e-6, end - start)
+            shape = low + (high - low) * progress
+            if note.part not in drums and section.n_bars >= 4:
+                within = ((note.start - start) % phrase) / phrase
+                shape *= 0.92 + 0.12 * math.sin(math.pi * min(within / 0.75, 1.0) * 0.5) \
+                    - 0.1 * max(0.0, within - 0.75)
+            note.velocity = int(np.clip(round(note.velocity * shape), 1, 127))
 
 
 def _ensure_every_part_plays(parts: list[Part], plan: list[SectionPlan]) -> None:
