@@ -25,6 +25,7 @@ from vmb_agent.tools.models import (
 )
 
 from vmb_agent.errors import InputError
+from vmb_agent.files import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 from vmb_agent.sdk import VMB
 from vmb_agent.types import (
     GenerationOverrides,
@@ -135,17 +136,15 @@ def get_track(vmb: VMB, args: GetTrackInput, progress: ProgressCallback) -> Trac
     return vmb.get_track(args.id)
 
 
-_IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
-_VIDEO_SUFFIXES = {".mp4", ".mov", ".m4v", ".webm", ".mkv", ".avi", ".mpg", ".mpeg", ".gif"}
 
 
 def _visual_kind(path: Path) -> str:
     suffix = path.suffix.lower()
-    if suffix in _IMAGE_SUFFIXES:
+    if suffix in IMAGE_SUFFIXES:
         return "image"
-    if suffix in _VIDEO_SUFFIXES:
+    if suffix in VIDEO_SUFFIXES:
         return "video"
-    allowed = ", ".join(sorted(_IMAGE_SUFFIXES | _VIDEO_SUFFIXES))
+    allowed = ", ".join(sorted({*IMAGE_SUFFIXES, *VIDEO_SUFFIXES}))
     raise InputError(f"{path.name!r} is not an image or video file; allowed types: {allowed}.")
 
 

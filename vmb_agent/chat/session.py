@@ -347,6 +347,8 @@ class ChatSession:
         )
         if result.midi_path:
             self.out(f"midi  {result.midi_path}")
+        for warning in result.warnings:
+            self.out(f"warning: {warning}")
 
     def _do_play(self, action: Action) -> None:
         if self.state.last_result is None:

@@ -8,8 +8,7 @@ import click
 
 from vmb_agent.cli._output import echo_warnings, emit, json_option, progress_bar, read_description
 from vmb_agent.errors import InputError, check_range
-
-VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv")
+from vmb_agent.files import SCORED_VIDEO_SUFFIXES
 
 
 def _overrides(**values: object) -> dict[str, object]:
@@ -192,7 +191,7 @@ def score(video: str, context: str | None, out: str | None, seed: int | None, st
 
     target: Path | None = None
     out_dir: str | None = out
-    if out is not None and Path(out).suffix.lower() in VIDEO_SUFFIXES:
+    if out is not None and Path(out).suffix.lower() in SCORED_VIDEO_SUFFIXES:
         target = Path(out).expanduser()
         out_dir = str(target.parent)
     overrides = _overrides(style=style)

@@ -246,7 +246,7 @@ def render_composition(
 ) -> Rendered:
     """SoundFont render -> exact length (loop tail folded back, or a short fade) -> mastering."""
     from vmb_agent.generation.styles import STYLES
-    from vmb_agent.rendering.master import MasterSettings, master, stem_chain
+    from vmb_agent.rendering.master import STYLE_EQ, MasterSettings, master, stem_chain
     from vmb_agent.rendering.mix import remove_dc, staging_gain, track_roles
     from vmb_agent.rendering.synth import render_instruments
 
@@ -279,6 +279,7 @@ def render_composition(
     style = STYLES[conditions.style]
     # a loop runs straight back into its start: no fade
     master_settings = MasterSettings(reverb_wet=style.reverb, room_size=style.room,
+                                     eq=STYLE_EQ.get(conditions.style, ()),
                                      fade_out_s=0.0 if conditions.loop else END_FADE_S)  # fmt: skip
     audio, report = master(raw, SAMPLE_RATE, master_settings, keep_gain_curve=stems)
     if mark:

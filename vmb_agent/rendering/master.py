@@ -1,10 +1,11 @@
 """Light mastering: reverb, bus compression, loudness normalisation and a true-peak ceiling.
 
-The chain: Reverb (pedalboard) -> a look-ahead bus compressor -> Gain (to the loudness target)
+The chain: the style's EQ and a reverb (pedalboard) -> a look-ahead bus compressor -> Gain (to the loudness target)
 -> a look-ahead limiter (numpy; JUCE's limiter in pedalboard is a makeup-gain compressor), then
 the integrated loudness (ITU-R BS.1770-4, vmb_agent.dsp) and the true peak (4x polyphase
 oversampling) are measured and corrected until the mix sits at -14 LUFS +-1 with true peak
-<= -1 dBTP. ``MasterSettings`` is plain data so styles can tune their room.
+<= -1 dBTP. ``MasterSettings`` is plain data so styles can tune their room and EQ
+(:data:`STYLE_EQ`).
 """
 
 from __future__ import annotations
@@ -28,10 +29,28 @@ TARGET_LUFS = -14.0
 TRUE_PEAK_CEILING_DBTP = -1.0
 
 
+#: Per-style colour, applied before the reverb (linear, so stems still sum to the mix):
+#: (filter, cutoff Hz[, gain dB[, Q]]) with pedalboard's filters. Lo-fi is dusty and warm (the
+#: top rolled off), rock has presence, electronic a sub and air lift, acoustic styles lose rumble.
+STYLE_EQ: dict[str, tuple[tuple[Any, ...], ...]] = {
+    "lofi": (("lowpass", 7000.0), ("low_shelf", 180.0, 2.0)),
+    "rock": (("highpass", 35.0), ("peak", 2800.0, 2.0, 0.8)),
+    "electronic": (("low_shelf", 90.0, 2.0), ("high_shelf", 9000.0, 1.5)),
+    "chiptune": (("highpass", 60.0),),
+    "cinematic": (("highpass", 28.0), ("low_shelf", 120.0, 1.5)),
+    "ambient": (("high_shelf", 6000.0, -2.0),),
+    "jazz": (("highpass", 35.0), ("high_shelf", 8000.0, -1.5)),
+    "folk": (("highpass", 45.0),),
+    "pop": (("highpass", 30.0), ("high_shelf", 10000.0, 1.5)),
+    "piano": (("highpass", 30.0),),
+}
+
+
 @dataclass(frozen=True)
 class MasterSettings:
     reverb_wet: float = 0.18
     room_size: float = 0.5
+    eq: tuple[tuple[Any, ...], ...] = ()  # see STYLE_EQ
     # a gentle bus compressor that only touches the loud passages (the gain-staged mix peaks
     # around -6 dBFS): the sections' arc (loudness range) survives mastering
     compressor_threshold_db: float = -12.0
@@ -174,11 +193,29 @@ def limit(
     return audio if gain is None else (audio * gain[:, None]).astype(np.float32)
 
 
+def _eq_filter(spec: tuple[Any, ...]) -> Any:
+    import pedalboard
+
+    kind, cutoff, *rest = spec
+    if kind == "lowpass":
+        return pedalboard.LowpassFilter(cutoff_frequency_hz=cutoff)
+    if kind == "highpass":
+        return pedalboard.HighpassFilter(cutoff_frequency_hz=cutoff)
+    gain = rest[0]
+    if kind == "low_shelf":
+        return pedalboard.LowShelfFilter(cutoff_frequency_hz=cutoff, gain_db=gain)
+    if kind == "high_shelf":
+        return pedalboard.HighShelfFilter(cutoff_frequency_hz=cutoff, gain_db=gain)
+    return pedalboard.PeakFilter(cutoff_frequency_hz=cutoff, gain_db=gain, q=rest[1])
+
+
 def _reverb(settings: MasterSettings) -> Any:
+    """The linear part of the chain: the style's EQ, then the room."""
     from pedalboard import Pedalboard, Reverb
 
     return Pedalboard(
-        [Reverb(room_size=settings.room_size, damping=0.5, wet_level=settings.reverb_wet,
+        [*(_eq_filter(spec) for spec in settings.eq),
+         Reverb(room_size=settings.room_size, damping=0.5, wet_level=settings.reverb_wet,
                 dry_level=1.0 - settings.reverb_wet * 0.5, width=1.0)]
     )  # fmt: skip
 
@@ -275,6 +312,7 @@ def stem_chain(
 
 
 __all__ = [
+    "STYLE_EQ",
     "MasterReport",
     "MasterSettings",
     "compressor_gain",

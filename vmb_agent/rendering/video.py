@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vmb_agent.errors import BackendUnavailableError, InputError
+from vmb_agent.files import SCORED_VIDEO_SUFFIXES
 
 #: containers that take a copied video stream plus AAC audio; others are written as .mkv
-COPY_CONTAINERS = {".mp4", ".m4v", ".mov", ".mkv"}
 
 
 @dataclass(frozen=True)
@@ -61,7 +61,7 @@ def _decode_length(container) -> float:  # type: ignore[no-untyped-def]
 
 def output_suffix(video: Path) -> str:
     suffix = video.suffix.lower()
-    return suffix if suffix in COPY_CONTAINERS else ".mkv"
+    return suffix if suffix in SCORED_VIDEO_SUFFIXES else ".mkv"
 
 
 def mux_audio(video: Path, audio: Path, output: Path, duration_s: float) -> None:
