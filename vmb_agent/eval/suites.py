@@ -198,6 +198,7 @@ def music_suite(ctx: EvalContext) -> SuiteResult:
     result.checks += structure
     listening, per_style = _listening_checks(styles, ctx)
     result.checks += listening
+    result.plots.append(_listening_bars(per_style, ctx))
     result.metrics = {"sets": rows, "restated_material_by_style": [restated],
                       "listening_by_style": per_style}  # fmt: skip
     if rows:
@@ -297,6 +298,33 @@ def _listening_checks(styles: list[str], ctx: EvalContext) -> tuple[list[Check],
         Check("stem spread (dB, widest style)", max(r["stem_spread_db"] for r in rows), 12.0, "<="),
         Check("DC offset (largest)", max(r["dc"] for r in rows), 0.001, "<="),
     ], rows
+
+
+def _listening_bars(rows: list[dict], ctx: EvalContext) -> str:
+    """Per style: loudness range against its floor, and the melody's step share in the 55-80 %
+    band with the bar repetition share."""
+    fig, _ = new_figure(9, 3.6)
+    fig.clf()
+    lra, shares = fig.subplots(1, 2)
+    names = [r["style"] for r in rows]
+    x = np.arange(len(rows))
+    lra.bar(x, [r["lra"] for r in rows], color="#4c72b0", label="LRA (EBU 3342)")
+    lra.scatter(x, [r["lra_floor"] for r in rows], color="#c44e52", marker="_", s=300,
+                label="issue floor", zorder=3)  # fmt: skip
+    lra.set_xticks(x, names, rotation=60, fontsize=8)
+    lra.set_ylabel("LU")
+    lra.set_title("Loudness range of 60 s pieces")
+    lra.legend(fontsize=8)
+    shares.bar(x - 0.2, [r["steps"] for r in rows], 0.4, color="#55a868", label="melody steps")
+    shares.bar(x + 0.2, [r["repetition"] for r in rows], 0.4, color="#8172b2",
+               label="bar repetition")  # fmt: skip
+    shares.axhspan(0.55, 0.8, color="#55a868", alpha=0.12)
+    shares.axhline(0.5, color="#8172b2", lw=0.8, ls="--")
+    shares.set_xticks(x, names, rotation=60, fontsize=8)
+    shares.set_ylim(0, 1)
+    shares.set_title("Form and melody (band: corpus step share)")
+    shares.legend(fontsize=8)
+    return save_figure(fig, ctx.out_dir / "listening.png")
 
 
 def _oa_bars(rows: list[dict], ctx: EvalContext) -> str:
