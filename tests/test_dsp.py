@@ -96,3 +96,28 @@ def test_moving_windows_equal_scipy_ndimage(mode: str, size: int, n: int) -> Non
 def test_silence_and_short_audio_have_no_loudness() -> None:
     assert dsp.integrated_loudness(np.zeros((44100, 2), np.float32), 44100) is None
     assert dsp.integrated_loudness(np.ones(100, np.float32), 44100) is None
+
+
+@pytest.mark.parametrize("levels", [(-30, -18, -24, -12, -27), (-20, -20, -21), (-40, -10)])
+def test_loudness_range_matches_ffmpeg_ebur128(tmp_path, levels: tuple[int, ...]) -> None:
+    """EBU Tech 3342 LRA against ffmpeg's ebur128 meter (which prints it to 0.1 LU)."""
+    import re
+    import subprocess
+
+    import imageio_ffmpeg
+    import soundfile
+
+    from vmb_agent.dsp import loudness_range
+
+    rng = np.random.default_rng(len(levels))
+    rate = 48000
+    audio = np.concatenate(
+        [10 ** (level / 20) * rng.standard_normal((6 * rate, 2)) for level in levels]
+    ).astype(np.float32)
+    path = tmp_path / "steps.wav"
+    soundfile.write(path, audio, rate)
+    log = subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-nostats", "-i", str(path), "-af",
+                          "ebur128", "-f", "null", "-"], capture_output=True, text=True).stderr  # fmt: skip
+    reference = float(re.findall(r"LRA:\s+([\d.]+) LU", log)[-1])
+    assert loudness_range(audio, rate) == pytest.approx(reference, abs=0.15)
+    assert loudness_range(audio[: rate], rate) is None  # shorter than one 3 s window

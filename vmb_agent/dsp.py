@@ -319,6 +319,18 @@ def _chunk_sums(power: np.ndarray, hop: int, weight: np.ndarray | None) -> np.nd
     return sums
 
 
+def _gated(z: np.ndarray, relative_lu: float) -> np.ndarray:
+    """The blocks' mean-square values that pass the absolute gate (-70 LUFS) and the relative
+    gate ``relative_lu`` below the power mean of those (BS.1770-4: -10; EBU Tech 3342: -20)."""
+    with np.errstate(divide="ignore"):
+        lufs = -0.691 + 10.0 * np.log10(z)
+    audible = z[lufs >= _SILENCE_LUFS]
+    if audible.size == 0:
+        return audible
+    relative = -0.691 + 10.0 * np.log10(audible.mean()) + relative_lu
+    return z[(lufs > relative) & (lufs >= _SILENCE_LUFS)]
+
+
 def gated_loudness(
     power: np.ndarray, rate: int, weight: np.ndarray | None = None
 ) -> float | None:
@@ -338,13 +350,7 @@ def gated_loudness(
         lows = (np.arange(n_blocks) * (block / 4.0)).astype(np.int64)
         lows = lows[lows + block <= power.shape[0]]
         z = (cumulative[lows + block] - cumulative[lows]) / block
-    with np.errstate(divide="ignore"):
-        block_lufs = -0.691 + 10.0 * np.log10(z)
-    gated = z[block_lufs >= _SILENCE_LUFS]
-    if gated.size == 0:
-        return None
-    relative = -0.691 + 10.0 * np.log10(gated.mean()) - 10.0
-    kept = z[(block_lufs > relative) & (block_lufs >= _SILENCE_LUFS)]
+    kept = _gated(z, -10.0)
     if kept.size == 0:
         return None
     value = float(-0.691 + 10.0 * np.log10(kept.mean()))
@@ -372,12 +378,9 @@ def loudness_range(audio: np.ndarray, rate: int) -> float | None:
     chunks = _chunk_sums(k_weighted_power(x, rate), hop, None)
     cumulative = np.concatenate([[0.0], np.cumsum(chunks)])
     z = (cumulative[30:] - cumulative[:-30]) / (30 * hop)  # 3 s windows, 100 ms apart
-    with np.errstate(divide="ignore"):
-        short_term = -0.691 + 10.0 * np.log10(z)
-    kept = z[short_term >= _SILENCE_LUFS]
+    kept = _gated(z, -20.0)
     if kept.size == 0:
         return None
-    relative = -0.691 + 10.0 * np.log10(kept.mean()) - 20.0
-    gated = short_term[(short_term >= _SILENCE_LUFS) & (short_term >= relative)]
-    low, high = np.percentile(gated, [10.0, 95.0])
+    # the sorted values at floor(p (n - 1)), as libebur128 (ffmpeg's meter) reads them
+    low, high = np.percentile(-0.691 + 10.0 * np.log10(kept), [10.0, 95.0], method="lower")
     return float(high - low)

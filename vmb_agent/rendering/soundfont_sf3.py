@@ -428,6 +428,24 @@ def index_sf2(path: Path | str) -> Sf2Index:
     return index
 
 
+
+def _copy_zones(source: tuple[list, list], bags: range, target: tuple[list, list, list],
+                link_oper: int, mapping: dict[int, int]) -> None:  # fmt: skip
+    """Copy the zones ``bags`` of a preset (or instrument): their bag entries, generators (the
+    one that links to an instrument or sample renumbered through ``mapping``, new targets
+    numbered in order of first use) and the indices of their modulators."""
+    bag_list, gen_list = source
+    new_bags, new_gens, new_mods = target
+    for b in bags:
+        gen0, mod0 = bag_list[b]
+        gen1, mod1 = bag_list[b + 1]
+        new_bags.append((len(new_gens), len(new_mods)))
+        for oper, amount in gen_list[gen0:gen1]:
+            if oper == link_oper:
+                amount = mapping.setdefault(amount, len(mapping))
+            new_gens.append((oper, amount))
+        new_mods.extend(range(mod0, mod1))
+
 def subset_sf2(index: Sf2Index, keep: set[tuple[int, int]] | frozenset[tuple[int, int]]) -> bytes:
     """A standard SF2 (in memory) with only the presets ``keep`` = {(bank, program)}, the
     instruments and samples they use, and the same INFO; zones, generators and modulators are
@@ -439,29 +457,15 @@ def subset_sf2(index: Sf2Index, keep: set[tuple[int, int]] | frozenset[tuple[int
         if (p[2], p[1]) not in keep:
             continue
         new_phdr.append(_PHDR.pack(p[0], p[1], p[2], len(new_pbag), p[4], p[5], p[6]))
-        for b in range(p[3], index.phdr[i + 1][3]):
-            gen0, mod0 = index.pbag[b]
-            gen1, mod1 = index.pbag[b + 1]
-            new_pbag.append((len(new_pgen), len(new_pmod)))
-            for oper, amount in index.pgen[gen0:gen1]:
-                if oper == _GEN_INSTRUMENT:
-                    amount = inst_map.setdefault(amount, len(inst_map))
-                new_pgen.append((oper, amount))
-            new_pmod.extend(range(mod0, mod1))
+        _copy_zones((index.pbag, index.pgen), range(p[3], index.phdr[i + 1][3]),
+                    (new_pbag, new_pgen, new_pmod), _GEN_INSTRUMENT, inst_map)  # fmt: skip
     new_inst, new_ibag, new_igen, new_imod = [], [], [], []
     sample_map: dict[int, int] = {}
     for old in inst_map:  # dicts keep insertion order: new index order
         name, bag0 = index.inst[old]
         new_inst.append(_INST.pack(name, len(new_ibag)))
-        for b in range(bag0, index.inst[old + 1][1]):
-            gen0, mod0 = index.ibag[b]
-            gen1, mod1 = index.ibag[b + 1]
-            new_ibag.append((len(new_igen), len(new_imod)))
-            for oper, amount in index.igen[gen0:gen1]:
-                if oper == _GEN_SAMPLE_ID:
-                    amount = sample_map.setdefault(amount, len(sample_map))
-                new_igen.append((oper, amount))
-            new_imod.extend(range(mod0, mod1))
+        _copy_zones((index.ibag, index.igen), range(bag0, index.inst[old + 1][1]),
+                    (new_ibag, new_igen, new_imod), _GEN_SAMPLE_ID, sample_map)  # fmt: skip
     for old in list(sample_map):  # stereo partners come along, so links stay valid
         head = index.samples[old]
         if head.type & _LINKED_TYPES and head.link < len(index.samples):
