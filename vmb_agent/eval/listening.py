@@ -103,7 +103,7 @@ def interval_shares(pitches: list[int], key_tonic: int, minor: bool) -> tuple[fl
     moves = np.abs(np.diff(np.asarray(pitches)))
     moves = moves[moves > 0]
     steps = float(np.mean(moves <= 2)) if moves.size else 0.0
-    scale = {(key_tonic + s + (9 if minor else 0)) % 12 for s in _MAJOR}
+    scale = {(key_tonic + s + (3 if minor else 0)) % 12 for s in _MAJOR}  # relative major
     if minor:
         scale |= {(key_tonic + 9) % 12, (key_tonic + 11) % 12}
     chromatic = float(np.mean([p % 12 not in scale for p in pitches]))
