@@ -117,7 +117,8 @@ def test_loudness_range_matches_ffmpeg_ebur128(tmp_path, levels: tuple[int, ...]
     path = tmp_path / "steps.wav"
     soundfile.write(path, audio, rate)
     log = subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-nostats", "-i", str(path), "-af",
-                          "ebur128", "-f", "null", "-"], capture_output=True, text=True).stderr  # fmt: skip
+                          "ebur128", "-f", "null", "-"], capture_output=True, text=True,
+                         check=True).stderr  # fmt: skip
     reference = float(re.findall(r"LRA:\s+([\d.]+) LU", log)[-1])
     assert loudness_range(audio, rate) == pytest.approx(reference, abs=0.15)
     assert loudness_range(audio[: rate], rate) is None  # shorter than one 3 s window

@@ -1,17 +1,27 @@
 """The style table: instrumentation, grooves, bass lines, comping, progressions — as data.
 
-Every style the symbolic composer knows is one :class:`StyleSpec` row in :data:`STYLES`. A style
-lists its *parts* (a role played by an instrument from ``theory.INSTRUMENTS`` with the pattern it
-uses and the section energy at which it joins), its tempo range (energy picks the point inside
-it), its chord progressions per mode and its feel (swing, humanisation, melody density).
-Patterns are written for one 4/4 bar in beats; other meters use the part of the bar they cover.
+Every style the symbolic composer knows is one :class:`StyleSpec` row in :data:`STYLES`, loaded
+once from ``prompts/styles.toml`` (package data of ``vmb_agent.prompts``) and checked on load. A
+style lists its *parts* (a role played by an instrument from ``theory.INSTRUMENTS`` with the
+pattern it uses and the section energy at which it joins), its tempo range (energy picks the
+point inside it), its chord progressions per mode and its feel (swing, humanisation, melody
+density).
+
+The pattern tables the parts name (drum grooves and fills, bass, comping, arpeggio and melody
+cells, role registers) stay here in Python: they are the composer's vocabulary, written as
+beats and GM drum numbers and partly generated (``[(i * 0.5, 0.45, "R") for i in range(8)]``),
+and the style file refers to them by name. Patterns are written for one 4/4 bar in beats; other
+meters use the part of the bar they cover.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import tomllib
+from dataclasses import MISSING, dataclass, fields
+from importlib import resources
+from typing import Any
 
-from vmb_agent.errors import unknown_name
+from vmb_agent.errors import VMBError, unknown_name
 
 ROLES = ("melody", "counter", "chords", "arp", "pad", "bass", "drums")
 
@@ -48,328 +58,8 @@ class StyleSpec:
     minor_tonics: tuple[int, ...] = (9, 2, 4, 7, 0)
 
 
-P = PartSpec
-
-STYLES: dict[str, StyleSpec] = {
-    s.name: s
-    for s in (
-        StyleSpec(
-            "cinematic",
-            (
-                P("pad", "strings", "sustain", 0.0, 72, (48, 76)),
-                P("melody", "french horn", "", 0.0, 88, (53, 77)),
-                P("arp", "harp", "harp8", 0.25, 64, (48, 84)),
-                P("bass", "cello", "whole", 0.15, 80, (36, 55)),
-                P("counter", "choir", "", 0.7, 70, (55, 74)),
-                P("drums", "drums", "epic", 0.6, 96),
-            ),
-            (68, 118),
-            ("I V vi IV", "I vi IV V", "I IV vi V", "I iii IV V"),
-            ("i VI III VII", "i iv VI V", "i VI iv V", "i III VII VI"),
-            bars_per_chord=1.0,
-            melody_density=1,
-            chromatic=0.25,
-            humanize_ms=10,
-            keywords=(
-                "cinematic",
-                "orchestral",
-                "epic",
-                "film",
-                "score",
-                "soundtrack",
-                "trailer",
-                "dramatic",
-                "heroic",
-                "majestic",
-                "adventure",
-                "triumphant",
-            ),
-            reverb=0.3,
-            room=0.8,
-        ),
-        StyleSpec(
-            "ambient",
-            (
-                P("pad", "warm pad", "sustain", 0.0, 70, (48, 74)),
-                P("arp", "electric piano", "slow4", 0.0, 80, (55, 84)),
-                P("melody", "vibraphone", "", 0.3, 74, (60, 84)),
-                P("bass", "fretless bass", "whole", 0.2, 70, (33, 52)),
-                P("counter", "choir pad", "", 0.6, 60, (55, 74)),
-            ),
-            (60, 88),
-            ("I vi IV V", "Imaj7 IVmaj7 I V", "I iii IV V", "I IV vi V"),
-            ("i VI iv V", "i7 iv7 VI V", "i VI III V", "i iv i V"),
-            bars_per_chord=2.0,
-            melody_density=0,
-            humanize_ms=12,
-            keywords=(
-                "ambient",
-                "atmospheric",
-                "drone",
-                "meditative",
-                "calm",
-                "serene",
-                "ethereal",
-                "dreamy",
-                "space",
-                "peaceful",
-                "floating",
-                "still",
-            ),
-            reverb=0.4,
-            room=0.9,
-        ),
-        StyleSpec(
-            "lofi",
-            (
-                P("chords", "electric piano", "lofi", 0.0, 70, (50, 74)),
-                P("bass", "acoustic bass", "lofi", 0.0, 84, (33, 52)),
-                P("drums", "drums", "boom_bap", 0.15, 90),
-                P("melody", "vibraphone", "", 0.3, 76, (62, 84)),
-                P("pad", "warm pad", "sustain", 0.6, 50, (50, 72)),
-            ),
-            (70, 92),
-            ("Imaj7 vi7 ii7 V7", "ii7 V7 Imaj7 vi7", "Imaj7 IVmaj7 iii7 V7", "Imaj7 iii7 ii7 V7"),
-            ("i7 iv7 VII7 IIImaj7", "i7 VImaj7 iv7 V7", "ii° V7 i7 i7", "i7 iv7 i7 V7"),
-            swing=0.6,
-            melody_density=1,
-            chromatic=0.2,
-            humanize_ms=14,
-            keywords=(
-                "lo-fi",
-                "lofi",
-                "hip hop",
-                "hip-hop",
-                "chill",
-                "chillhop",
-                "study",
-                "relaxed",
-                "mellow",
-                "beats",
-                "nostalgic",
-                "cozy",
-                "rainy",
-            ),
-            reverb=0.2,
-            room=0.4,
-        ),
-        StyleSpec(
-            "pop",
-            (
-                P("chords", "piano", "pop", 0.0, 76, (48, 72)),
-                P("bass", "bass", "pop", 0.0, 88, (33, 52)),
-                P("drums", "drums", "pop", 0.2, 96),
-                P("melody", "electric guitar", "", 0.0, 90, (60, 84)),
-                P("pad", "synth strings", "sustain", 0.6, 58, (55, 76)),
-            ),
-            (96, 128),
-            ("I V vi IV", "vi IV I V", "I vi IV V", "I IV V IV"),
-            ("i VI III VII", "i VII VI VII", "VI VII i i", "i iv VI V"),
-            melody_density=1,
-            humanize_ms=6,
-            keywords=(
-                "pop",
-                "upbeat",
-                "happy",
-                "catchy",
-                "bright",
-                "cheerful",
-                "feel-good",
-                "uplifting",
-                "joyful",
-                "summer",
-                "fun",
-                "party",
-            ),
-            reverb=0.16,
-            room=0.45,
-        ),
-        StyleSpec(
-            "rock",
-            (
-                P("chords", "distorted guitar", "rock8", 0.0, 84, (40, 64)),
-                P("bass", "bass", "root8", 0.0, 92, (28, 48)),
-                P("drums", "drums", "rock", 0.0, 104),
-                P("melody", "overdriven guitar", "", 0.3, 92, (57, 81)),
-                P("pad", "rock organ", "sustain", 0.7, 60, (52, 74)),
-            ),
-            (100, 150),
-            ("I IV V IV", "I V vi IV", "I IV I V", "I V IV V"),
-            ("i VI VII i", "i VII VI VII", "i iv VII III", "i VI III VII"),
-            melody_density=1,
-            humanize_ms=6,
-            keywords=(
-                "rock",
-                "energetic",
-                "aggressive",
-                "guitar",
-                "punk",
-                "grunge",
-                "metal",
-                "driving",
-                "powerful",
-                "rebellious",
-                "intense",
-                "loud",
-            ),
-            reverb=0.12,
-            room=0.4,
-        ),
-        StyleSpec(
-            "electronic",
-            (
-                P("pad", "synth pad", "sustain", 0.0, 64, (52, 76)),
-                P("bass", "synth bass", "offbeat", 0.0, 92, (33, 52)),
-                P("drums", "drums", "four_floor", 0.25, 100),
-                P("arp", "square lead", "up16", 0.4, 60, (60, 84)),
-                P("melody", "synth lead", "", 0.5, 84, (62, 86)),
-            ),
-            (118, 132),
-            ("I V vi IV", "vi IV I V", "I IV V vi", "I IV vi V"),
-            ("i VI III VII", "i VI VII i", "i iv VI VII", "VI VII i i"),
-            melody_density=1,
-            humanize_ms=2,
-            keywords=(
-                "electronic",
-                "edm",
-                "dance",
-                "techno",
-                "house",
-                "trance",
-                "club",
-                "synthwave",
-                "futuristic",
-                "neon",
-                "electro",
-                "pulsing",
-            ),
-            reverb=0.2,
-            room=0.6,
-        ),
-        StyleSpec(
-            "jazz",
-            (
-                P("chords", "piano", "charleston", 0.0, 70, (48, 70)),
-                P("bass", "acoustic bass", "walking", 0.0, 86, (28, 52)),
-                P("drums", "drums", "swing", 0.0, 80),
-                P("melody", "tenor saxophone", "", 0.2, 88, (56, 80)),
-            ),
-            (100, 180),
-            ("ii7 V7 Imaj7 vi7", "Imaj7 vi7 ii7 V7", "iii7 vi7 ii7 V7", "Imaj7 IVmaj7 iii7 V7"),
-            ("iiø7 V7 i7 i7", "i7 iv7 iiø7 V7", "i7 VImaj7 iiø7 V7", "i7 iv7 VII7 V7"),
-            swing=0.64,
-            melody_density=2,
-            chromatic=0.4,
-            humanize_ms=10,
-            keywords=(
-                "jazz",
-                "swing",
-                "bebop",
-                "smooth",
-                "lounge",
-                "bluesy",
-                "blues",
-                "sophisticated",
-                "noir",
-                "cafe",
-                "bar",
-                "elegant",
-            ),
-            reverb=0.16,
-            room=0.5,
-        ),
-        StyleSpec(
-            "folk",
-            (
-                P("chords", "acoustic guitar", "strum", 0.0, 74, (48, 72)),
-                P("melody", "violin", "", 0.0, 84, (62, 86)),
-                P("bass", "acoustic bass", "root_fifth", 0.2, 80, (33, 52)),
-                P("drums", "drums", "folk", 0.55, 80),
-                P("counter", "flute", "", 0.7, 70, (65, 86)),
-            ),
-            (80, 130),
-            ("I IV I V", "I V IV I", "I vi IV V", "IV I V I"),
-            ("i VII i v", "i VI VII i", "i iv VII i", "i III VII i"),
-            melody_density=1,
-            humanize_ms=10,
-            keywords=(
-                "folk",
-                "acoustic",
-                "country",
-                "rustic",
-                "pastoral",
-                "warm",
-                "americana",
-                "celtic",
-                "campfire",
-                "nature",
-                "countryside",
-                "homely",
-            ),
-            reverb=0.15,
-            room=0.45,
-        ),
-        StyleSpec(
-            "piano",
-            (
-                P("melody", "piano", "", 0.0, 78, (60, 86)),
-                P("arp", "piano", "alberti", 0.0, 58, (48, 67)),
-                P("bass", "piano", "whole", 0.0, 66, (31, 50)),
-            ),
-            (60, 110),
-            ("I IV V I", "I vi ii V", "I V vi iii IV I IV V", "I ii V I"),
-            ("i iv V i", "i VI iv V", "i iv VII III", "i iiø7 V i"),
-            melody_density=1,
-            humanize_ms=9,
-            keywords=(
-                "piano",
-                "classical",
-                "solo piano",
-                "romantic",
-                "intimate",
-                "gentle",
-                "tender",
-                "melancholic",
-                "reflective",
-                "nocturne",
-                "elegy",
-                "sad",
-            ),
-            reverb=0.22,
-            room=0.7,
-        ),
-        StyleSpec(
-            "chiptune",
-            (
-                P("melody", "square lead", "", 0.0, 84, (64, 88)),
-                P("arp", "square lead", "chip16", 0.3, 54, (55, 79)),
-                P("bass", "synth bass", "chip", 0.0, 88, (33, 52)),
-                P("drums", "drums", "chip", 0.2, 92),
-            ),
-            (120, 170),
-            ("I V vi IV", "I IV V I", "vi IV V I", "I vi IV V"),
-            ("i VI VII i", "i iv V i", "i VII VI V", "i III VII VI"),
-            melody_density=2,
-            humanize_ms=0,
-            keywords=(
-                "chiptune",
-                "8-bit",
-                "8bit",
-                "retro",
-                "video game",
-                "arcade",
-                "playful",
-                "pixel",
-                "game",
-                "nes",
-                "gameboy",
-                "quirky",
-            ),
-            reverb=0.08,
-            room=0.3,
-        ),
-    )
-}
+# STYLES, every style by name, is read from prompts/styles.toml at the end of this module, once
+# the pattern tables its parts name (and are checked against) are defined.
 
 
 def normalize_style(name: str) -> str:
@@ -443,7 +133,7 @@ FILLS: dict[str, dict[int, str]] = {
     "toms": {45: "------------oo--", 41: "--------------ox", 36: "x---------------"},
     "swing": {38: "------------.-o-", 51: "x---o-.-x-------"},
 }
-#: kick lines for double time (composer.DOUBLE_TIME_BPM and up): a kick on 1 only, or a weak
+#: kick lines for double time (composer.context.DOUBLE_TIME_BPM and up): a kick on 1 only, or a weak
 #: one on 3, makes a 150-180 BPM groove repeat by the bar and feel half time; even kicks on 1
 #: and 3 under the backbeat keep the beat where it was asked for
 DOUBLE_TIME_KICK = {"boom_bap": "x-------x-------", "folk": "x-------x-------"}
@@ -573,6 +263,99 @@ def default_pattern(role: str, style: StyleSpec) -> str:
     return _ROLE_FALLBACK.get(role, "")
 
 
+# --------------------------------------------------------------------------------------------
+# The table, loaded from prompts/styles.toml
+# --------------------------------------------------------------------------------------------
+
+STYLES_FILE = "styles.toml"
+#: role -> the pattern table its part's ``pattern`` names (melody and counter name none)
+_PATTERN_TABLES: dict[str, dict] = {
+    "bass": BASS_PATTERNS, "chords": COMP_PATTERNS, "pad": COMP_PATTERNS, "arp": ARP_PATTERNS,
+    "drums": GROOVES, "melody": {"": None}, "counter": {"": None},
+}  # fmt: skip
+
+
+class StyleTableError(VMBError):
+    """The style table data file is malformed (a packaging bug, reported clearly)."""
+
+
+def load_styles() -> dict[str, StyleSpec]:
+    """The packaged style table, in the file's order."""
+    text = resources.files("vmb_agent.prompts").joinpath(STYLES_FILE).read_text("utf-8")
+    return parse_styles(text)
+
+
+def parse_styles(text: str) -> dict[str, StyleSpec]:
+    """Style rows from the TOML text of a style table; ``StyleTableError`` names what is wrong."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise StyleTableError(f"{STYLES_FILE} is not valid TOML: {exc}") from None
+    rows = data.get("styles")
+    if not isinstance(rows, dict) or not rows:
+        raise StyleTableError(f"{STYLES_FILE}: no [styles.NAME] tables.")
+    return {name: _style_row(name, row) for name, row in rows.items()}
+
+
+def _style_row(name: str, row: dict[str, Any]) -> StyleSpec:
+    where = f"{STYLES_FILE} [styles.{name}]"
+    _check_fields(row, StyleSpec, where, exclude=frozenset({"name"}))
+    parts = tuple(_part_row(p, f"{where} parts[{i}]") for i, p in enumerate(row["parts"]))
+    values = {k: tuple(v) if isinstance(v, list) else v for k, v in row.items() if k != "parts"}
+    style = StyleSpec(name=name, parts=parts, **values)
+    slowest, fastest = style.tempo_range
+    if not 30 <= slowest <= fastest <= 300:
+        raise StyleTableError(
+            f"{where}: tempo_range {list(style.tempo_range)} must rise within 30-300 BPM."
+        )
+    if not style.major or not style.minor:
+        raise StyleTableError(f"{where}: needs progressions for both modes (major, minor).")
+    return style
+
+
+def _part_row(row: Any, where: str) -> PartSpec:
+    from vmb_agent.theory import INSTRUMENTS
+
+    if not isinstance(row, dict):
+        raise StyleTableError(f"{where}: expected a table {{ role = ..., instrument = ... }}.")
+    _check_fields(row, PartSpec, where)
+    part = PartSpec(**{k: tuple(v) if isinstance(v, list) else v for k, v in row.items()})
+    if part.role not in ROLES:
+        raise StyleTableError(f"{where}: unknown role {part.role!r}; allowed: {', '.join(ROLES)}.")
+    if part.instrument not in INSTRUMENTS:
+        raise StyleTableError(f"{where}: {part.instrument!r} is not a canonical instrument name.")
+    patterns = _PATTERN_TABLES[part.role]
+    if part.pattern not in patterns:
+        allowed = ", ".join(repr(p) for p in patterns)
+        raise StyleTableError(
+            f"{where}: no {part.role} pattern {part.pattern!r}; allowed: {allowed}."
+        )
+    register = part.register
+    if register is not None and not (len(register) == 2 and register[0] < register[1]):
+        raise StyleTableError(f"{where}: register {list(register)} must be [lowest, highest].")
+    return part
+
+
+def _check_fields(row: dict[str, Any], kind: type, where: str,
+                  exclude: frozenset[str] = frozenset()) -> None:  # fmt: skip
+    """Every key is a field of ``kind`` and every field without a default is given."""
+    known = {f.name for f in fields(kind)} - exclude
+    required = {
+        f.name for f in fields(kind) if f.default is MISSING and f.default_factory is MISSING
+    } - exclude
+    unknown = sorted(set(row) - known)
+    if unknown:
+        allowed = ", ".join(sorted(known))
+        raise StyleTableError(f"{where}: unknown field {unknown[0]!r}; allowed: {allowed}.")
+    missing = sorted(required - set(row))
+    if missing:
+        raise StyleTableError(f"{where}: missing field {missing[0]!r}.")
+
+
+#: every style, by name, in the table's order
+STYLES: dict[str, StyleSpec] = load_styles()
+
+
 __all__ = [
     "ARP_PATTERNS",
     "BASS_PATTERNS",
@@ -584,7 +367,10 @@ __all__ = [
     "STYLES",
     "PartSpec",
     "StyleSpec",
+    "StyleTableError",
+    "load_styles",
     "normalize_style",
+    "parse_styles",
     "roles_for",
     "style_catalog",
     "style_scores",
