@@ -60,7 +60,7 @@ FORMS: dict[str, tuple[tuple[str, str, str], ...]] = {
 #: how far a form's sections move from the piece's energy (x the role offsets): film, piano,
 #: folk and ambient music breathe wider than a groove-driven song (recorded soundtracks measure
 #: a loudness range of 3.3-21.5 LU, median 7.8)
-FORM_DYNAMICS = {"theme": 2.0, "tune": 1.8, "arc": 1.3, "head": 1.9}
+FORM_DYNAMICS = {"theme": 2.0, "tune": 1.8, "arc": 1.3, "head": 1.9, "loop": 1.6, "song": 1.2}
 #: short pieces (4-bar sections) state their tune twice, contrast, and bring it back
 SHORT_FORM = (("theme", "A", "A"), ("theme", "A", "A"), ("climax", "B", "B"),
               ("climax", "A", "A"))  # fmt: skip
