@@ -90,7 +90,7 @@ def test_quick_report_files_are_written(quick_report: dict) -> None:
         "controls", "retrieval", "music", "describe", "speed",
     ]
     assert payload["environment"]["python"] and payload["seed"] == 0
-    assert sorted(p.suffix for p in report.parent.iterdir()) == [".json", ".md"] + [".png"] * 5
+    assert sorted(p.suffix for p in report.parent.iterdir()) == [".json", ".md"] + [".png"] * 6
     text = report.read_text()
     assert "## controls" in text and "| check |" in text
     for png in ("tempo_error_hist.png", "key_confusion.png", "recall_at_k.png",
