@@ -4,13 +4,16 @@ No librosa (its numba JIT costs ~25 s per cold process). The pipeline is the cla
 
 1. resample to 22,050 Hz mono; STFT (1024-sample Hann window, hop 256 = 11.6 ms);
 2. onset strength = half-wave rectified spectral flux of a log-compressed 64-band mel spectrum
-   (for tempo: the bass register below 300 Hz and the rest, each scaled to unit spread, summed);
+   (for tempo: the bass register below 300 Hz, 300 Hz-2 kHz and the top above 2 kHz, each
+   scaled to unit spread, summed with weights 1, 1, 0.5);
 3. tempo = the peak of a comb over the onset envelope's autocorrelation (unbiased, tapered
-   with a 16 s time constant; lags 1-8x the beat period, weighted 1/m) times a log-normal
-   tempo prior (125 BPM, 1.2 octaves), refined to sub-frame precision; the comb and the prior
-   together decide the metrical level (octave);
+   with a 16 s time constant; lags 1-8x the beat period, weighted 1/m; plus 0.1x the
+   half-beat lag, minus 0.4x the 2/3-beat lag) times a log-normal tempo prior (130 BPM,
+   1.2 octaves), refined to sub-frame precision; these together decide the metrical level
+   (octave);
 4. key = a chroma vector (:func:`chroma`: STFT bins 65 Hz-1 kHz folded to pitch classes, at
-   11,025 Hz with a 4096-point window, minus the third-harmonic leakage into the fifth), each
+   11,025 Hz with a 4096-point window, semitone centres moved by the estimated tuning when it
+   is off by more than 10 cents, minus the third-harmonic leakage into the fifth), each
    frame normalised and summed, handed to :func:`vmb_agent.theory.estimate_key` (the
    Albrecht & Shanahan, Krumhansl & Kessler and Bellman-Budge major/minor profiles, averaged).
    :func:`chroma` is VMB's one chroma: audio references take their chords from it too;
@@ -22,6 +25,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import asdict, dataclass
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -38,10 +42,19 @@ CHROMA_SR = 11025
 CHROMA_FFT = 4096
 CHROMA_HOP = 2048
 HARMONIC_LEAK = 0.4
-#: Tempo onsets are taken in two bands split here (bass register vs the rest), see
-#: _tempo_envelope; a band's scale is floored at this share of the stronger band's.
-TEMPO_BAND_SPLIT_HZ = 300.0
+#: Tempo onsets are taken in three bands split here (bass register, the middle where a snare's
+#: body and most notes start, the top where hi-hats and cymbals live), see _tempo_envelope; a
+#: band's scale is floored at TEMPO_BAND_FLOOR times the strongest band's, and the bands are
+#: summed with these weights (the top counts half: a steady hi-hat layer is not the beat).
+TEMPO_BAND_EDGES_HZ = (300.0, 2000.0)
+TEMPO_BAND_WEIGHTS = (1.0, 1.0, 0.5)
 TEMPO_BAND_FLOOR = 0.3
+#: Chroma tuning (estimate_tuning): the music's offset from A = 440 Hz is estimated from its
+#: spectral peaks; the semitone centres move by it when it is more than TUNING_DEADZONE
+#: semitones (10 cents: the +-35-cent bins already hold a smaller offset, and the estimate
+#: itself varies by a few cents from piece to piece), and by at most MAX_TUNING semitones.
+TUNING_DEADZONE = 0.1
+MAX_TUNING = 0.3
 
 
 @dataclass(frozen=True)
@@ -286,22 +299,30 @@ def _onset_envelope(mel: np.ndarray) -> np.ndarray:
 
 
 def _tempo_envelope(mel: np.ndarray) -> np.ndarray:
-    """Onset envelope for tempo: the flux of the bass register (kick drum, bass notes) and of
-    everything above, each scaled to unit spread before they are summed.
+    """Onset envelope for tempo: the flux of three registers -- the bass (kick drum, bass notes,
+    below 300 Hz), the middle (a snare's body, most notes' attacks, 300 Hz-2 kHz) and the top
+    (hi-hats, cymbals, noise, above 2 kHz) -- each scaled to unit spread, summed with weights
+    1, 1 and 0.5.
 
     In the full-band flux a noisy snare or hi-hat outweighs a kick drum or a bass note many
     times over, so a kick/snare backbeat looks like one pulse every two beats and the tempo
     halves. Equalising the bands (Scheirer 1998 / Klapuri 2006 style multi-band onsets) lets
     low and high onsets count alike; a band with little activity (e.g. no bass at all) is not
-    blown up to full weight: its scale is floored at 0.3x the stronger band's.
+    blown up to full weight: its scale is floored at 0.3x the strongest band's. The top band is
+    on its own and at half weight because a bright hi-hat playing every eighth (FluidR3's
+    closed hi-hat is 3.5x TimGM6mb's in peak level and louder than its snare above 2 kHz) is an
+    even pulse with no accents: summed with the rest at full weight it drowns the kick/snare
+    pattern that tells the beat from the eighth.
     """
     flux = _band_flux(mel)
     centres = _mel_edges_hz(ANALYSIS_SR, mel.shape[1])[1:-1]
-    low = centres < TEMPO_BAND_SPLIT_HZ
-    bands = [_detrend(flux[:, low].sum(axis=1)), _detrend(flux[:, ~low].sum(axis=1))]
+    edges = (0.0, *TEMPO_BAND_EDGES_HZ, np.inf)
+    bands = [_detrend(flux[:, (centres >= lo) & (centres < hi)].sum(axis=1))
+             for lo, hi in pairwise(edges)]  # fmt: skip
     spreads = np.array([float(b.std()) for b in bands])
     scales = np.maximum(spreads, TEMPO_BAND_FLOOR * spreads.max()) + 1e-12
-    env = sum(b / scale for b, scale in zip(bands, scales, strict=True))
+    env = sum(w * b / scale
+              for w, b, scale in zip(TEMPO_BAND_WEIGHTS, bands, scales, strict=True))  # fmt: skip
     return (env / max(float(env.std()), 1e-9)).astype(np.float64)
 
 
@@ -330,9 +351,19 @@ def _autocorrelation(env: np.ndarray, fps: float) -> np.ndarray:
 #: nearer 120 BPM" rule halved every 180 BPM drum groove; the 1/m sum decides the octave with the
 #: prior alone.
 COMB_MULTIPLES = tuple((m, 1.0 / m) for m in range(1, 9))
+#: Two terms beside the comb, both read off the same autocorrelation at fractions of the beat
+#: period P: + HALF_BEAT_WEIGHT x acf(P/2) credits a beat whose half is also a pulse (a beat is
+#: usually divided in two: with hi-hats, strummed or running eighths on every half beat, the
+#: candidate at the eighth-note rate has nothing at its half and the one at the beat has the
+#: eighths), and - CROSS_RHYTHM_WEIGHT x acf(2P/3) debits a candidate by the pulse at 2/3 of
+#: its period (a 180 BPM groove under a three-note arpeggio read as 120: the true beat sits at
+#: 2/3 of the 120 BPM period, where no simple meter puts one). Both, like the prior below and
+#: the band weights, were chosen on the tuning sets with TimGM6mb and FluidR3Mono renders.
+HALF_BEAT_WEIGHT = 0.1
+CROSS_RHYTHM_WEIGHT = 0.4
 #: Log-normal tempo prior (Ellis 2007 style): centre and width in octaves, chosen on the tuning
 #: sets of bench_tempo_key.py and the generation grid (never on the held-out set).
-TEMPO_PRIOR_BPM = 125.0
+TEMPO_PRIOR_BPM = 130.0
 TEMPO_PRIOR_OCTAVES = 1.2
 #: Time constant of the autocorrelation taper (see _autocorrelation); with the prior width chosen
 #: on the same tuning sets (bench_tempo_key.py's three and 300 generated training clips).
@@ -345,8 +376,10 @@ def estimate_tempo(onset_env: np.ndarray, fps: float, *, prior_bpm: float = TEMP
     """Tempo (BPM) and a 0-1 confidence from an onset-strength envelope sampled at ``fps``.
 
     Every candidate 40-240 BPM is scored by a 1/m-weighted comb over the envelope's
-    autocorrelation at 1..8 beat periods times a log-normal prior; the winner is refined to
-    sub-frame precision. No separate octave rule: the comb and the prior make that decision.
+    autocorrelation at 1..8 beat periods, plus the half-beat and minus the 2/3-beat terms
+    (:data:`HALF_BEAT_WEIGHT`, :data:`CROSS_RHYTHM_WEIGHT`), times a log-normal prior; the
+    winner is refined to sub-frame precision. No separate octave rule: these terms and the
+    prior make that decision.
     """
     if len(onset_env) < fps * 2:
         return None, 0.0
@@ -354,23 +387,25 @@ def estimate_tempo(onset_env: np.ndarray, fps: float, *, prior_bpm: float = TEMP
     lags_axis = np.arange(len(acf), dtype=np.float64)
     bpms = np.exp(np.linspace(np.log(MIN_BPM), np.log(MAX_BPM), 1200))
 
-    def comb(bpm: np.ndarray) -> np.ndarray:
+    def salience(bpm: np.ndarray) -> np.ndarray:
         period = 60.0 * fps / bpm
         total = np.zeros_like(bpm)
         for multiple, weight in COMB_MULTIPLES:
             lag = period * multiple
             inside = lag < len(acf) - 1
             total += weight * np.where(inside, np.interp(lag, lags_axis, acf), 0.0)
+        total += HALF_BEAT_WEIGHT * np.interp(period / 2, lags_axis, acf)
+        total -= CROSS_RHYTHM_WEIGHT * np.interp(period * 2 / 3, lags_axis, acf)
         return total
 
     prior = np.exp(-0.5 * (np.log2(bpms / prior_bpm) / prior_octaves) ** 2)
-    score = np.maximum(comb(bpms), 0.0) * prior
+    score = np.maximum(salience(bpms), 0.0) * prior
     best = int(np.argmax(score))
     if score[best] <= 0:
         return None, 0.0
     # Fine search +-3 % around the winner for sub-frame precision.
     fine = float(bpms[best]) * np.linspace(0.97, 1.03, 121)
-    tempo = float(fine[int(np.argmax(comb(fine)))])
+    tempo = float(fine[int(np.argmax(salience(fine)))])
     confidence = float(np.clip((score[best] - np.median(score)) / (score[best] + 1e-9), 0, 1))
     return tempo, confidence
 
@@ -385,7 +420,8 @@ def chroma(samples: np.ndarray, sr: int) -> tuple[np.ndarray, float]:
 
     Shape (frames, 12). The audio is taken to ``CHROMA_SR``; ``CHROMA_FFT``-point frames every
     ``CHROMA_HOP`` samples (0.19 s); only bins from 65 Hz to 1 kHz within 0.35 semitone of a
-    semitone centre count, and the third-harmonic leak into the fifth is subtracted. VMB's one
+    semitone centre count (centres moved by :func:`estimate_tuning` for detuned audio), and
+    the third-harmonic leak into the fifth is subtracted. VMB's one
     chroma: the key of analysed audio and the chords of audio references both come from it
     (on bench_tempo_key.py's 192 pieces its key was right for 84.9 % against 64.1 % for the
     55 Hz-2 kHz chroma references once had, its chords per bar matched the notes in 65.1 %
@@ -396,7 +432,7 @@ def chroma(samples: np.ndarray, sr: int) -> tuple[np.ndarray, float]:
     freqs = np.fft.rfftfreq(CHROMA_FFT, 1 / CHROMA_SR)
     # C2-B5: above ~1 kHz the spectrum is mostly upper partials, which blur the key.
     band = (freqs >= 65.0) & (freqs <= 1000.0)
-    midi = 69 + 12 * np.log2(freqs[band] / 440.0)
+    midi = 69 + 12 * np.log2(freqs[band] / 440.0) - estimate_tuning(mag, freqs)
     # Only bins near a semitone centre count, which suppresses leakage between neighbours.
     near = np.abs(midi - np.round(midi)) < 0.35
     pitch_class = (np.round(midi[near]).astype(int)) % 12
@@ -408,6 +444,32 @@ def chroma(samples: np.ndarray, sr: int) -> tuple[np.ndarray, float]:
     # dominant key; subtract that leakage (0.4 was best on the benchmark set, 0.3-0.5 all help).
     leak_free = np.maximum(frames - HARMONIC_LEAK * np.roll(frames, 7, axis=1), 0.0)
     return leak_free, CHROMA_HOP / CHROMA_SR
+
+
+def estimate_tuning(mag: np.ndarray, freqs: np.ndarray) -> float:
+    """How far (in semitones) the music's pitches sit from equal temperament at A = 440 Hz,
+    for the chroma to correct: the circular mean of the fractional MIDI pitch of the spectral
+    peaks from 65 Hz to 2 kHz, each weighted by its power, over a magnitude spectrogram ``mag``
+    (frames, bins) whose bin centres are ``freqs``. 0 when that is within :data:`TUNING_DEADZONE`
+    (or for silence); clipped to +-:data:`MAX_TUNING`.
+
+    Chroma bins count only near a semitone centre, so a detuned source loses part of every note
+    to the semitone below or above: FluidR3's choir "aahs" sit 10-25 cents flat with a wide
+    chorus, and in Bach chorales sung by it the leading tone grew and the key read as the
+    relative major or minor (59 % of 29 choir pieces right against 83 % with TimGM6mb).
+    """
+    band = (freqs >= 65.0) & (freqs <= 2000.0)
+    spec = mag[:, band]
+    peaks = np.zeros(spec.shape, dtype=bool)
+    peaks[:, 1:-1] = (spec[:, 1:-1] > spec[:, :-2]) & (spec[:, 1:-1] >= spec[:, 2:])
+    power = np.where(peaks, spec.astype(np.float64) ** 2, 0.0).sum(axis=0)
+    if not power.any():
+        return 0.0
+    midi = 69 + 12 * np.log2(freqs[band] / 440.0)
+    offset = float(np.angle(np.sum(power * np.exp(2j * np.pi * midi))) / (2 * np.pi))
+    if abs(offset) <= TUNING_DEADZONE:
+        return 0.0
+    return float(np.clip(offset, -MAX_TUNING, MAX_TUNING))
 
 
 def chroma_profile(frames: np.ndarray) -> np.ndarray:
