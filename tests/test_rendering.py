@@ -96,7 +96,7 @@ def test_soundfont_choice_order(
     tmp_path: Path, vmb_home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     choice = choose_soundfont()
-    assert choice.path.is_file() and choice.source in ("debian", "pretty_midi")
+    assert choice.path.is_file() and choice.source in ("debian", "shipped")
     assert bundled_soundfont().name == "TimGM6mb.sf2"
     from vmb_agent.settings import get_settings
 

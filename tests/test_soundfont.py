@@ -301,14 +301,15 @@ def test_choice_order(vmb_home: Path, tmp_path: Path, monkeypatch: pytest.Monkey
                       no_debian_font: None, shipped_sf2: Path) -> None:  # fmt: skip
     from vmb_agent.settings import get_settings
 
-    # nothing configured, no Debian font: TimGM6mb (the tempo analysis is tuned on it)
-    assert choose_soundfont().source == "pretty_midi"
-    # VMB_SOUNDFONT=shipped: the shipped font, decoded
-    monkeypatch.setenv("VMB_SOUNDFONT", "shipped")
-    get_settings.cache_clear()
+    # nothing configured, no Debian font: the shipped font, decoded
     choice = choose_soundfont()
     assert choice.source == "shipped" and choice.path == shipped_sf2
     assert choice.original == shipped_soundfont() and choice.gain_db == 0.0
+    # fonts by name: "shipped" (also as an argument, as the pipeline passes it) and "timgm6mb"
+    assert choose_soundfont("shipped").path == shipped_sf2
+    monkeypatch.setenv("VMB_SOUNDFONT", "TimGM6mb")
+    get_settings.cache_clear()
+    assert choose_soundfont().path == bundled_soundfont()
     monkeypatch.delenv("VMB_SOUNDFONT")
     get_settings.cache_clear()
 

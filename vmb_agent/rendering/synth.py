@@ -1,11 +1,10 @@
 """MIDI -> stereo audio through a SoundFont synthesizer (tinysoundfont, 35-500x real time).
 
 SoundFont choice, first that exists: ``soundfont=`` argument > ``VMB_SOUNDFONT`` > Debian's
-FluidR3_GM (``fluid-soundfont-gm``) > the small TimGM6mb inside the ``pretty_midi`` wheel.
-FluidR3Mono GM ships with this package (``vmb_agent/data/soundfonts``, MIT) and is chosen with
-``VMB_SOUNDFONT=shipped``: it is not yet the default because the tempo analysis that checks every
-result was tuned on TimGM6mb renders and misreads some of FluidR3Mono's (a 180 BPM backbeat
-reads 120; bench_tempo_key 93.8 -> 81.2 %) -- see docs/generation.md.
+FluidR3_GM (``fluid-soundfont-gm``) > FluidR3Mono GM shipped with this package
+(``vmb_agent/data/soundfonts``, MIT) > the small TimGM6mb inside the ``pretty_midi`` wheel.
+``shipped`` (or ``fluidr3mono``) as the argument or ``VMB_SOUNDFONT`` names the shipped font,
+``timgm6mb`` the pretty_midi one.
 Compressed ``.sf3`` fonts (the shipped one included) are decoded once to a standard ``.sf2`` in
 ``VMB_CACHE_DIR`` (:mod:`vmb_agent.rendering.soundfont_sf3`, ~3 s the first time), so no process
 decodes the Vorbis samples again. tinysoundfont holds a whole font as floats (250 MB for the
@@ -66,8 +65,9 @@ class SoundFontChoice:
     original: Path | None = None  # the .sf3 that ``path`` was decoded from
 
 
-#: ``VMB_SOUNDFONT`` values that pick the font shipped with the package
+#: ``VMB_SOUNDFONT`` / ``soundfont=`` names for the shipped font and for pretty_midi's
 SHIPPED_NAMES = {"shipped", "fluidr3mono"}
+TIMGM_NAMES = {"timgm6mb", "timgm"}
 
 
 def shipped_soundfont() -> Path:
@@ -88,22 +88,23 @@ def bundled_soundfont() -> Path:
 def choose_soundfont(soundfont: Path | str | None = None) -> SoundFontChoice:
     """Pick the SoundFont to render with (see the module docstring for the order); an ``.sf3``
     comes back as its decoded ``.sf2`` (decoded on first use, then read from the cache)."""
-    if soundfont is not None:
-        return _checked_font(Path(soundfont), "argument")
     from vmb_agent.settings import get_settings
 
-    configured = get_settings().soundfont
-    if configured is not None and str(configured).lower() in SHIPPED_NAMES:
-        shipped = shipped_soundfont()
-        try:
-            return _decoded(shipped, "shipped")
-        except (InputError, OSError) as exc:  # e.g. a libsndfile without Ogg Vorbis
-            log.warning("cannot use the shipped SoundFont %s (%s); using TimGM6mb", shipped, exc)
-    elif configured is not None:
-        return _checked_font(configured, "VMB_SOUNDFONT")
-    for path in DEBIAN_FONTS:
-        if path.is_file():
-            return SoundFontChoice(path, _font_gain(path), "debian")
+    named, source = (soundfont, "argument") if soundfont is not None else \
+        (get_settings().soundfont, "VMB_SOUNDFONT")  # fmt: skip
+    if named is not None and str(named).lower() in TIMGM_NAMES:
+        named = bundled_soundfont()
+    if named is not None and str(named).lower() not in SHIPPED_NAMES:
+        return _checked_font(Path(named), source)
+    if named is None:
+        for path in DEBIAN_FONTS:
+            if path.is_file():
+                return SoundFontChoice(path, _font_gain(path), "debian")
+    shipped = shipped_soundfont()
+    try:
+        return _decoded(shipped, "shipped")
+    except (InputError, OSError) as exc:  # missing, or a libsndfile without Ogg Vorbis
+        log.warning("cannot use the shipped SoundFont %s (%s); using TimGM6mb", shipped, exc)
     path = bundled_soundfont()
     if not path.is_file():
         raise BackendUnavailableError(
