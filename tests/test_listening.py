@@ -14,7 +14,7 @@ from vmb_agent.eval.listening import (
     melody_line,
     repetition_share,
 )
-from vmb_agent.rendering.mix import ROLE_LEVEL_LU, remove_dc, staging_gain, track_roles
+from vmb_agent.rendering.mix import ROLE_LEVEL_LU, staging_gain, track_roles
 
 SR = 44100
 
@@ -77,19 +77,21 @@ def test_melody_line_picks_the_high_monophonic_part() -> None:
     assert melody_line(pm) == [72, 74, 76, 77, 79, 77, 76, 74]
 
 
-def test_remove_dc_takes_the_offset_and_keeps_the_music() -> None:
-    t = np.arange(4 * SR) / SR
-    tone = 0.3 * np.sin(2 * np.pi * 110 * t)
-    audio = np.stack([tone + 0.05, tone - 0.02], axis=1).astype(np.float32)
-    cleaned = remove_dc(audio.copy(), SR)
+def test_mastering_blocks_dc_and_keeps_the_music() -> None:
+    from vmb_agent.rendering.master import MasterSettings, master, stem_chain
+
+    t = np.arange(6 * SR) / SR
+    tone = 0.2 * np.sin(2 * np.pi * 110 * t) * (1 + 0.5 * np.sin(2 * np.pi * 0.5 * t))
+    offset = np.stack([np.full_like(t, 0.05), np.full_like(t, -0.02)], axis=1)
+    audio = (tone[:, None] + offset).astype(np.float32)
+    settings = MasterSettings(reverb_wet=0.0)
+    mastered, report = master(audio, SR, settings, keep_gain_curve=True)
     assert dc_offset(audio) == pytest.approx(0.05, abs=1e-3)
-    assert dc_offset(cleaned) < 1e-4
-    middle = slice(SR, 3 * SR)
-    assert np.abs(cleaned[middle, 0] - tone[middle]).max() < 0.01  # 110 Hz passes untouched
-    # linear: the parts' filtered sum is the filtered sum
-    other = np.roll(audio, 999, axis=0)
-    both = remove_dc(audio + other, SR)
-    assert np.abs(both - (remove_dc(audio.copy(), SR) + remove_dc(other.copy(), SR))).max() < 1e-5
+    assert dc_offset(mastered[SR:]) < 1e-3
+    # linear before the gain curve: stems (the tone, the offset) still sum to the mix
+    parts = [stem_chain(p.astype(np.float32), SR, settings, report)
+             for p in (np.stack([tone, tone], axis=1), offset)]  # fmt: skip
+    assert np.abs(parts[0] + parts[1] - mastered).max() < 1e-4
 
 
 def test_staging_sets_each_role_at_its_level_whatever_the_fonts_level() -> None:

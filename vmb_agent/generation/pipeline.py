@@ -247,7 +247,7 @@ def render_composition(
     """SoundFont render -> exact length (loop tail folded back, or a short fade) -> mastering."""
     from vmb_agent.generation.styles import STYLES
     from vmb_agent.rendering.master import STYLE_EQ, MasterSettings, master, stem_chain
-    from vmb_agent.rendering.mix import remove_dc, staging_gain, track_roles
+    from vmb_agent.rendering.mix import staging_gain, track_roles
     from vmb_agent.rendering.synth import render_instruments
 
     n = round(composition.duration_s * SAMPLE_RATE)
@@ -273,7 +273,6 @@ def render_composition(
     raw = np.zeros((2, n), dtype=np.float32).T
     for _, part in parts():
         raw += part
-    remove_dc(raw, SAMPLE_RATE)  # linear: the stems get the same filter and still sum to it
     if mark:
         mark("render")
     style = STYLES[conditions.style]
@@ -287,8 +286,7 @@ def render_composition(
     stem_audio: dict[str, np.ndarray] = {}
     if stems:
         for name, part in parts():
-            stem_audio[name] = stem_chain(remove_dc(part, SAMPLE_RATE), SAMPLE_RATE,
-                                          master_settings, report)
+            stem_audio[name] = stem_chain(part, SAMPLE_RATE, master_settings, report)
         if mark:
             mark("stems")
     return Rendered(audio, report.loudness_lufs, report.true_peak_dbtp, report.gain_db, stem_audio)
