@@ -57,27 +57,9 @@ def corpus_rows(n: int) -> dict[str, float]:
             "chromatic": float(np.mean(chrom))}  # fmt: skip
 
 
-def melody_midi(composition):
-    """The composition's melody alone, on its own tempo and meter (for melody-only repetition)."""
-    import pretty_midi
-
-    pm = pretty_midi.PrettyMIDI(initial_tempo=composition.tempo_bpm)
-    pm.time_signature_changes.append(pretty_midi.TimeSignature(composition.beats_per_bar, 4, 0))
-    track = pretty_midi.Instrument(0)
-    for note in composition.melody:
-        start = composition.beat_time(note.start)
-        track.notes.append(pretty_midi.Note(100, note.pitch, start,
-                                            start + note.length * composition.beat_s))
-    pm.instruments.append(track)
-    return pm
-
-
 def style_rows(styles: list[str], durations: list[float], seeds: int, out: Path) -> list[dict]:
     from vmb_agent import VMB
-    from vmb_agent.eval.listening import interval_shares, measure_mix, repetition_share
-    from vmb_agent.generation.composer import compose
-    from vmb_agent.generation.conditions import resolve_conditions
-    from vmb_agent.theory import parse_key
+    from vmb_agent.eval.listening import measure_form, measure_mix
     from vmb_agent.types import GenerationOverrides
 
     vmb = VMB()
@@ -89,20 +71,15 @@ def style_rows(styles: list[str], durations: list[float], seeds: int, out: Path)
                 t0 = time.perf_counter()
                 result = vmb.generate(None, overrides=overrides, seed=seed, out_dir=out, stems=True)
                 elapsed = time.perf_counter() - t0
-                conditions = resolve_conditions(None, None, overrides, seed=seed)
-                composition = compose(conditions, seed=seed)
-                key = parse_key(conditions.key)
-                pitches = [n.pitch for n in sorted(composition.melody, key=lambda n: n.start)]
-                tune = melody_midi(composition)
-                steps, chromatic = interval_shares(pitches, key.tonic, key.mode == "minor")
+                form = measure_form(style, seed, duration)
                 mix = measure_mix(result.audio_path, result.stems)
                 rows.append({
                     "style": style, "duration": duration, "seed": seed,
-                    "repetition": repetition_share(result.midi_path), "steps": steps,
-                    "tune_rep": repetition_share(tune),
-                    "chromatic": chromatic, "lra": mix.loudness_range_lu,
-                    "spread": mix.stem_spread_db, "dc": mix.dc_offset,
-                    "lufs": result.measured.loudness_lufs, "seconds": elapsed,
+                    "repetition": form.repetition, "tune_rep": form.melody_repetition,
+                    "steps": form.steps, "chromatic": form.chromatic,
+                    "lra": mix.loudness_range_lu, "spread": mix.stem_spread_db,
+                    "dc": mix.dc_offset, "lufs": result.measured.loudness_lufs,
+                    "seconds": elapsed,
                     "quietest": min(mix.stem_levels_lufs, key=mix.stem_levels_lufs.get, default=""),
                 })  # fmt: skip
     return rows

@@ -129,6 +129,48 @@ def stem_levels(stems: dict[str, np.ndarray], rate: int) -> dict[str, float]:
 
 
 @dataclass
+class FormMeasures:
+    repetition: float  # bar repetition share, every pitched part (the issue's definition)
+    melody_repetition: float  # the same, the melody alone
+    steps: float
+    chromatic: float
+
+
+def melody_midi(composition) -> pretty_midi.PrettyMIDI:
+    """The composition's melody alone, on its own tempo and meter."""
+    import pretty_midi
+
+    pm = pretty_midi.PrettyMIDI(initial_tempo=composition.tempo_bpm)
+    pm.time_signature_changes.append(pretty_midi.TimeSignature(composition.beats_per_bar, 4, 0))
+    track = pretty_midi.Instrument(0)
+    for note in composition.melody:
+        start = composition.beat_time(note.start)
+        track.notes.append(pretty_midi.Note(100, note.pitch, start,
+                                            start + note.length * composition.beat_s))  # fmt: skip
+    pm.instruments.append(track)
+    return pm
+
+
+def measure_form(style: str, seed: int, duration_s: float) -> FormMeasures:
+    """Compose the piece ``VMB.generate`` makes for a style, seed and length (no description,
+    no references) and measure its form and melody. Composing takes ~30 ms; the rendered
+    result does not carry the composition, so this composes it again rather than render."""
+    from vmb_agent.generation.composer import compose
+    from vmb_agent.generation.conditions import resolve_conditions
+    from vmb_agent.theory import parse_key
+    from vmb_agent.types import GenerationOverrides
+
+    overrides = GenerationOverrides(style=style, duration_s=duration_s)
+    conditions = resolve_conditions(None, None, overrides, seed=seed)
+    composition = compose(conditions, seed=seed)
+    key = parse_key(conditions.key)
+    pitches = [n.pitch for n in sorted(composition.melody, key=lambda n: n.start)]
+    steps, chromatic = interval_shares(pitches, key.tonic, key.mode == "minor")
+    return FormMeasures(repetition_share(composition.midi),
+                        repetition_share(melody_midi(composition)), steps, chromatic)  # fmt: skip
+
+
+@dataclass
 class MixMeasures:
     loudness_range_lu: float | None
     stem_levels_lufs: dict[str, float]
@@ -155,12 +197,15 @@ def measure_mix(audio_path: str | Path, stem_paths: list[str] | None = None) -> 
 
 
 __all__ = [
+    "FormMeasures",
     "MixMeasures",
     "bar_profiles",
     "dc_offset",
     "interval_shares",
+    "measure_form",
     "measure_mix",
     "melody_line",
+    "melody_midi",
     "repetition_share",
     "stem_levels",
 ]

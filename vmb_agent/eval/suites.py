@@ -247,26 +247,15 @@ def _listening_checks(styles: list[str], ctx: EvalContext) -> tuple[list[Check],
     chromatic share (means over 4 composed pieces, 8 in a full run: a single tune varies as much
     as folk tunes do), and loudness range against the style's floor, stem spread and DC (one
     rendered piece with stems, two in a full run)."""
-    from vmb_agent.eval.listening import interval_shares, measure_mix, repetition_share
-    from vmb_agent.generation.composer import compose
-    from vmb_agent.generation.conditions import resolve_conditions
-    from vmb_agent.theory import parse_key
+    from vmb_agent.eval.listening import measure_form, measure_mix
     from vmb_agent.types import GenerationOverrides
 
     n_composed, n_rendered = (4, 1) if ctx.quick else (8, 2)
     rows = []
     for i, style in enumerate(styles):
         seeds = [ctx.seed + 7 * i + j for j in range(n_composed)]
-        symbolic = []
-        for seed in seeds:
-            overrides = GenerationOverrides(style=style, duration_s=60.0)
-            conditions = resolve_conditions(None, None, overrides, seed=seed)
-            composition = compose(conditions, seed=seed)
-            melody = sorted(composition.melody, key=lambda n: n.start)
-            key = parse_key(conditions.key)
-            steps, chromatic = interval_shares([n.pitch for n in melody], key.tonic,
-                                               key.mode == "minor")  # fmt: skip
-            symbolic.append((repetition_share(composition.midi), steps, chromatic))
+        forms = [measure_form(style, seed, 60.0) for seed in seeds]
+        symbolic = [(f.repetition, f.steps, f.chromatic) for f in forms]
         mixes = []
         for seed in seeds[:n_rendered]:
             res = ctx.vmb.generate(None, overrides=GenerationOverrides(style=style, duration_s=60.0),
