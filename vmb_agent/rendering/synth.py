@@ -127,7 +127,8 @@ def _decoded(path: Path, source: str) -> SoundFontChoice:
 def _checked_font(path: Path, source: str) -> SoundFontChoice:
     path = path.expanduser()
     if not path.is_file():
-        raise InputError(f"SoundFont {str(path)!r} ({source}) not found; give a .sf2 file.")
+        raise InputError(f"SoundFont {str(path)!r} ({source}) not found; give a .sf2 or .sf3 "
+                         "file, or 'shipped' / 'timgm6mb' for the bundled fonts.")
     if path.suffix.lower() not in (".sf2", ".sf3", ".sfo"):
         raise InputError(f"SoundFont {str(path)!r} is not a .sf2/.sf3/.sfo file.")
     from vmb_agent.rendering.soundfont_sf3 import is_sf3
