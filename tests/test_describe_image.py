@@ -7,9 +7,25 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_describe_helpers import brighten, photo, saturate, save_image, warm
+from conftest import EXAMPLES
+from test_describe_helpers import (
+    brighten,
+    dark_blue_gradient,
+    near_black_noise,
+    near_white,
+    pastel,
+    photo,
+    saturate,
+    save_image,
+    vivid_blocks,
+    warm,
+    write_video,
+)
 
 from vmb_agent.describe import describe_source
+from vmb_agent.describe.features import colour_features, colour_reliability
+from vmb_agent.describe.model import MIN_HUE_STRENGTH
+from vmb_agent.describe.vocabulary import load_vocabulary
 from vmb_agent.files import PathPolicy
 from vmb_agent.theory import INSTRUMENTS, parse_key
 from vmb_agent.types import MusicDescription
@@ -152,9 +168,137 @@ def test_context_blends_genre_instruments_and_mood(tmp_path: Path) -> None:
 
 
 def test_bundled_example_image() -> None:
-    from conftest import EXAMPLES
-
     result = describe(EXAMPLES / "harbour.jpg")
     assert result.source.kind == "image" and result.source.width == 960
     assert (EXAMPLES / "harbour.jpg").stat().st_size < 300_000
     assert 40 <= len(result.text.split()) <= 150
+
+
+# --- Colour features weighted by how reliably each pixel shows a colour ---------------------------
+
+
+def aroused_moods() -> set[str]:
+    """Mood words of the high-energy profiles (tense, heroic, aggressive, ...)."""
+    return {m for p in load_vocabulary().profiles if p.energy >= 0.6 for m in p.moods}
+
+
+def calm_moods() -> set[str]:
+    """Mood words of the low-energy profiles (serene, melancholic, nostalgic, ...)."""
+    return {m for p in load_vocabulary().profiles if p.energy <= 0.45 for m in p.moods}
+
+
+def mean_chroma(path: Path) -> float:
+    from PIL import Image
+
+    rgb = np.asarray(Image.open(path).convert("RGB"), dtype=np.float32) / 255.0
+    return float((rgb.max(axis=-1) - rgb.min(axis=-1)).mean())
+
+
+def test_reliability_is_zero_at_black_and_white_and_full_for_vivid_and_mid_tones() -> None:
+    colours = np.array(
+        [[0, 0, 0], [0.02, 0.0, 0.04], [1, 1, 1], [0.98, 0.97, 0.99], [0, 0, 1], [1, 1, 0],
+         [0.5, 0.2, 0.1], [0.6, 0.6, 0.6]],
+        dtype=np.float32,
+    )  # fmt: skip
+    weight = colour_reliability(colours.max(axis=-1), colours.min(axis=-1))
+    assert weight[0] == 0.0 and weight[2] == 0.0
+    assert weight[1] < 0.05 and weight[3] < 0.05  # near black, near white
+    # Pure blue has a luma of only 0.07 but is as vivid as a colour gets; yellow is near-white
+    # in luma but not in its darkest channel.
+    assert weight[4] == 1.0 and weight[5] == 1.0
+    assert weight[6] == 1.0 and weight[7] == 1.0
+
+
+def test_well_exposed_photos_keep_their_plain_hsv_saturation() -> None:
+    """The weighting only touches shadows and highlights, so the model's saturation norm (set on
+    ordinary photos) still holds."""
+    for seed in SEEDS:
+        rgb = photo(seed=seed)
+        high, low = rgb.max(axis=-1), rgb.min(axis=-1)
+        plain = float(np.where(high > 0, (high - low) / np.maximum(high, 1e-6), 0).mean())
+        assert colour_features(rgb).saturation == pytest.approx(plain, abs=0.01)
+
+
+def test_dark_still_gradient_reads_calm_and_dark_not_aggressive(tmp_path: Path) -> None:
+    dark_path = save_image(dark_blue_gradient(), tmp_path / "dark.png")
+    dark = describe(dark_path)
+    busy = describe(save_image(vivid_blocks(), tmp_path / "busy.png"))
+    harbour = describe(EXAMPLES / "harbour.jpg")
+    a = dark.attributes
+    assert a.energy < 0.4, a.energy
+    assert a.energy < harbour.attributes.energy - 0.2
+    assert harbour.attributes.energy < busy.attributes.energy - 0.2
+    assert a.tempo_bpm < harbour.attributes.tempo_bpm < busy.attributes.tempo_bpm
+    assert a.valence < 0.3 and a.key.endswith("minor")
+    assert not set(a.moods) & aroused_moods(), a.moods
+    assert a.moods[0] in calm_moods(), a.moods
+    # Saturation follows the gradient's real chroma (max - min, about 0.13), not HSV's chroma
+    # divided by a near-zero value (about 0.9), and the evidence reports the same number.
+    assert dark.features["saturation"] == pytest.approx(mean_chroma(dark_path), abs=0.1)
+    energy = next(e for e in dark.evidence if e.attribute == "energy")
+    assert energy.features["saturation"] == dark.features["saturation"]
+
+
+def test_noise_in_the_dark_is_not_colour(tmp_path: Path) -> None:
+    noisy = describe(save_image(near_black_noise(), tmp_path / "noisy.png"))
+    flat = describe(save_image(np.full((200, 320, 3), 0.02, np.float32), tmp_path / "flat.png"))
+    assert noisy.features["saturation"] < 0.05
+    assert noisy.features["saturation"] == pytest.approx(flat.features["saturation"], abs=0.02)
+    assert noisy.features["hue_strength"] < MIN_HUE_STRENGTH
+    assert noisy.attributes.key == "A minor"  # no dominant hue, sad
+    assert noisy.attributes.energy < 0.3 and noisy.attributes.valence < 0.3
+    assert not set(noisy.attributes.moods) & aroused_moods()
+
+
+def test_overexposed_white_has_no_colour_and_reads_bright_and_calm(tmp_path: Path) -> None:
+    result = describe(save_image(near_white(), tmp_path / "white.png"))
+    assert result.features["saturation"] < 0.05
+    assert result.features["hue_strength"] < MIN_HUE_STRENGTH
+    assert result.attributes.key == "C major"  # no dominant hue, happy
+    assert result.attributes.energy < 0.3 and result.attributes.valence > 0.6
+
+
+def test_vivid_busy_scene_stays_energetic(tmp_path: Path) -> None:
+    result = describe(save_image(vivid_blocks(), tmp_path / "busy.png"))
+    assert result.features["saturation"] > 0.8
+    assert result.attributes.energy > 0.8
+    assert set(result.attributes.moods) & aroused_moods()
+
+
+def test_pastel_scene_is_calm_and_keeps_its_tint(tmp_path: Path) -> None:
+    result = describe(save_image(pastel(), tmp_path / "pastel.png"))
+    assert result.attributes.energy < 0.3 and result.attributes.valence > 0.6
+    assert result.attributes.moods[0] in calm_moods()
+    # Pale is not white: the lavender tint still picks the key.
+    assert result.features["hue_strength"] > 0.5
+
+
+def test_darkening_fades_saturation_and_energy(tmp_path: Path) -> None:
+    base = saturate(photo(seed=5), 1.5)
+    results = sweep(tmp_path, "dim", [brighten(base, f) for f in (0.1, 0.25, 0.5, 1.0)])
+    saturation = [r.features["saturation"] for r in results]
+    energies = [r.attributes.energy for r in results]
+    assert strictly_increasing(saturation), saturation
+    assert strictly_increasing(energies), energies
+
+
+def test_dark_still_video_reads_calm(tmp_path: Path) -> None:
+    """Videos measure colour with the same features frame by frame (H.264 adds its own noise in
+    the dark), so a still dark shot's picture arousal stays low too."""
+    # 640x360: the colour pass reads every 4th luma and every 2nd chroma sample, aligned.
+    frame = (dark_blue_gradient(640, 360) * 255 + 0.5).astype(np.uint8)
+    result = describe(write_video(tmp_path / "dark.mp4", [frame] * 12))
+    energy = next(e for e in result.evidence if e.attribute == "energy")
+    assert energy.features["picture_arousal"] < 0.3
+    assert result.attributes.energy < 0.3
+    assert not set(result.attributes.moods) & aroused_moods()
+
+
+def test_bundled_example_keeps_its_character() -> None:
+    """The harbour sunset before the reliability weighting: energy 0.50, valence 0.47, F minor,
+    mysterious / brooding / nostalgic cinematic; it now reads slightly calmer (0.43)."""
+    result = describe(EXAMPLES / "harbour.jpg")
+    a = result.attributes
+    assert 0.35 <= a.energy <= 0.55 and 0.38 <= a.valence <= 0.55
+    assert a.key == "F minor" and a.genres[0] == "cinematic"
+    assert a.moods[:2] == ["mysterious", "brooding"]

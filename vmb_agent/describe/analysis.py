@@ -29,7 +29,8 @@ VALENCE_RULE = (
 )
 AROUSAL_RULE = (
     "logistic(" + " + ".join(f"{w:g} z({n})" for n, w in AROUSAL_WEIGHTS.items()) + ") "
-    "(Valdez & Mehrabian 1994 arousal from saturation; contrast and edge density add busyness)"
+    "(Valdez & Mehrabian 1994 arousal from saturation; contrast and edge density add busyness; "
+    "saturation counts near-black and near-white pixels as grey)"
 )
 MAX_MUSIC_S = 600.0
 

@@ -32,6 +32,9 @@ from vmb_agent.theory import Key, parse_key
 from vmb_agent.types import Evidence, MusicAttributes, Section
 
 # Typical values of the features over everyday photos (mean, spread), used to standardise.
+# Saturation is reliability-weighted (features.colour_reliability): that leaves well-exposed
+# mid-tones as plain HSV saturation and only fades shadows and highlights, so its norm stands
+# (re-checked on the bundled examples and stock photos in docs/describe.md).
 NORMS: dict[str, tuple[float, float]] = {
     "brightness": (0.45, 0.15),
     "saturation": (0.35, 0.15),
