@@ -32,7 +32,7 @@ demo: $(STAMP)
 	$(BIN)/vmb library build
 	$(BIN)/vmb search --description out/harbour.json -k 5
 	$(BIN)/vmb generate --description out/harbour.json --auto-references 2 --duration 30 --out out
-	$(BIN)/vmb score vmb_agent/examples/city.mp4 --out out/city-scored.mp4
+	$(BIN)/vmb score vmb_agent/examples/city.mp4 --out out/city-scored.mp4 --force
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

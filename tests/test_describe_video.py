@@ -125,3 +125,13 @@ def test_a_flash_is_not_a_cut(tmp_path: Path) -> None:
     frames = [white if i == 18 else still for i in range(36)]
     result = describe(write_video(tmp_path / "flash.mp4", frames))
     assert result.cuts_s == []
+
+
+def test_an_mp4_without_a_picture_says_what_it_holds(tmp_path: Path) -> None:
+    from test_rendering import make_audio_only_mp4
+
+    from vmb_agent.errors import InputError
+
+    sound = make_audio_only_mp4(tmp_path / "sound.mp4")
+    with pytest.raises(InputError, match=r"has no video stream \(it holds only audio\)"):
+        describe(sound)

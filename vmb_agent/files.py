@@ -37,9 +37,9 @@ VIDEO_SUFFIXES = {
     ".mp4": "MP4", ".m4v": "MP4", ".mov": "MOV", ".qt": "MOV", ".mkv": "MKV", ".webm": "WebM",
     ".avi": "AVI",
 }  # fmt: skip
-#: Containers a scored video is written to with its video stream copied (any other input
-#: container is written as .mkv); ``vmb score --out NAME`` with one of these names a video file.
-SCORED_VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv")
+#: Containers a scored video can be written in (``rendering.video.CONTAINERS`` says which codecs
+#: each takes as they are); ``vmb score --out NAME`` with a video suffix names a video file.
+SCORED_VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv", ".webm")
 
 
 @dataclass
@@ -126,6 +126,32 @@ def _umask() -> int:
     return 0o022
 
 
+def check_new_output(path: Path, *, overwrite: bool) -> None:
+    """Refuse to replace an existing file unless ``overwrite`` (checked before any work)."""
+    if not overwrite and path.exists():
+        raise InputError(
+            f"{str(path)!r} already exists; pass --force (SDK: overwrite=True) to replace it."
+        )
+
+
+def _place(tmp: Path, target: Path, *, overwrite: bool) -> None:
+    """Move a finished temporary file onto ``target``: atomically replacing what is there, or
+    (``overwrite=False``) only if nothing is there, even if a file appeared meanwhile."""
+    if overwrite:
+        os.replace(tmp, target)
+        return
+    try:
+        os.link(tmp, target)  # a hard link never replaces: FileExistsError if the name is taken
+    except FileExistsError:
+        check_new_output(target, overwrite=False)
+        raise
+    except OSError:  # no hard links on this file system (FAT, some network shares)
+        check_new_output(target, overwrite=False)
+        os.replace(tmp, target)
+        return
+    tmp.unlink()
+
+
 @contextlib.contextmanager
 def atomic_output(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; on success it is renamed onto ``path``
@@ -135,10 +161,13 @@ def atomic_output(path: str | os.PathLike[str]) -> Iterator[Path]:
 
 
 @contextlib.contextmanager
-def atomic_outputs(paths: Sequence[str | os.PathLike[str]]) -> Iterator[list[Path]]:
+def atomic_outputs(
+    paths: Sequence[str | os.PathLike[str]], *, overwrite: bool = True
+) -> Iterator[list[Path]]:
     """Temporary paths beside ``paths`` for a set of files that must appear together or not at
     all: on success each is renamed onto its target; if the body or any rename fails, every
-    temporary file is deleted and the targets already renamed are removed again."""
+    temporary file is deleted and the targets already renamed are removed again. With
+    ``overwrite=False`` an existing target is an error (``InputError``), never replaced."""
     targets = [Path(p) for p in paths]
     temps: list[Path] = []
     try:
@@ -155,7 +184,7 @@ def atomic_outputs(paths: Sequence[str | os.PathLike[str]]) -> Iterator[list[Pat
         try:
             for tmp, target in zip(temps, targets, strict=True):
                 os.chmod(tmp, mode)
-                os.replace(tmp, target)
+                _place(tmp, target, overwrite=overwrite)
                 renamed.append(target)
         except BaseException:
             for target in renamed:

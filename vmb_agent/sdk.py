@@ -197,7 +197,9 @@ class VMB:
         check_overrides(checked)
         return checked
 
-    def _as_description(self, description: MusicDescription | str | dict | None) -> MusicDescription | None:
+    def _as_description(
+        self, description: MusicDescription | str | dict | None
+    ) -> MusicDescription | None:
         if description is None or isinstance(description, MusicDescription):
             return description
         if isinstance(description, dict):
@@ -261,10 +263,14 @@ class VMB:
         checked = []
         for p in paths:
             resolved = Path(p).expanduser()
-            checked.append(self.policy.check_dir(p) if resolved.is_dir() else self.policy.check_read(p))
+            checked.append(
+                self.policy.check_dir(p) if resolved.is_dir() else self.policy.check_read(p)
+            )
         return self.library.add(checked, tags=tags or {}, progress=progress)
 
-    def build_library(self, size: int = 500, *, progress: ProgressCallback | None = None) -> IngestReport:
+    def build_library(
+        self, size: int = 500, *, progress: ProgressCallback | None = None
+    ) -> IngestReport:
         """Build the bundled reference library from the music21 corpus (no downloads)."""
         check_range("size", size, 1, 20000)
         return self.library.build(size=int(size), progress=progress)
@@ -298,6 +304,8 @@ class VMB:
         stems: bool = False,
         video_path: str | Path | None = None,
         video_out: str | Path | None = None,
+        overwrite: bool = False,
+        audio_bitrate: str | int | None = None,
         progress: ProgressCallback | None = None,
     ) -> GenerationResult:
         """Generate music conditioned on the text bridge, the references and explicit overrides.
@@ -305,8 +313,12 @@ class VMB:
         ``reference_ids`` pins the music bridge, blended by ``reference_weights`` (one per id;
         by default 1, 1/2, 1/3 ... by rank); with none given, ``n_references > 0`` fills it
         with the top dual-search matches for the description (the paper's full pipeline).
-        With ``video_path`` the music is muxed into a copy of the video, named ``video_out`` if
-        given (its suffix follows the input's container).
+
+        With ``video_path`` the music lasts as long as the video (an explicit duration must be
+        within 0.5 s of it), is described from the video when no ``description`` is given, and
+        is muxed into a copy of the video: ``video_out`` if given (.mp4, .m4v, .mov, .mkv or
+        .webm; an existing file is refused unless ``overwrite``), else beside the other outputs.
+        ``audio_bitrate`` (e.g. ``"256k"``, 64k-320k) sets the muxed music's bitrate.
         """
         from vmb_agent.generation import generate_music
         from vmb_agent.generation.pipeline import reference_warning
@@ -318,7 +330,16 @@ class VMB:
             if not reference_ids:
                 raise InputError("reference_weights needs reference_ids: one weight per reference.")
             check_reference_weights(reference_weights, len(reference_ids))
+        out = Path(out_dir) if out_dir else self.settings.outputs_dir
+        out = self.policy.check_write(out / "_probe").parent
+        if out.exists() and not out.is_dir():
+            raise InputError(f"output folder {str(out)!r} is a file; give a folder.")
+        video, named_video = self._check_scoring(
+            video_path, video_out, overrides, overwrite=overwrite, audio_bitrate=audio_bitrate
+        )
         parsed = self._as_description(description)
+        if parsed is None and video is not None:  # the picture decides the music, as in score
+            parsed = self.describe(video, kind="video")
         warnings: list[str] = []
         auto = not reference_ids and n_references > 0 and parsed is not None
         if auto and self.library.count() == 0:
@@ -351,10 +372,6 @@ class VMB:
         if references and weights is not None and sum(weights) <= 0:
             warnings.append("the references left have weight 0; generated without references")
             references, weights = [], None
-        video = self.policy.check_read(video_path, what="video") if video_path else None
-        named_video = self.policy.check_write(video_out) if video_out and video else None
-        out = Path(out_dir) if out_dir else self.settings.outputs_dir
-        out = self.policy.check_write(out / "_probe").parent
         result = generate_music(
             parsed,
             references,
@@ -365,12 +382,35 @@ class VMB:
             stems=stems,
             video_path=video,
             video_out=named_video,
+            overwrite=overwrite,
+            audio_bitrate=audio_bitrate,
             settings=self.settings,
             progress=progress,
         )
         if warnings:
             result.warnings = list(dict.fromkeys([*warnings, *result.warnings]))
         return result
+
+    def _check_scoring(
+        self,
+        video_path: str | Path | None,
+        video_out: str | Path | None,
+        overrides: GenerationOverrides,
+        *,
+        overwrite: bool,
+        audio_bitrate: str | int | None,
+    ) -> tuple[Path | None, Path | None]:
+        """The video and the scored video's name, checked before any work (describing a long
+        video takes a while): paths inside the roots, a free output name, the video's length."""
+        if not video_path:
+            return None, None
+        from vmb_agent.rendering.video import check_scoring
+
+        video = self.policy.check_read(video_path, what="video")
+        named = self.policy.check_write(video_out) if video_out else None
+        check_scoring(video, out=named, overwrite=overwrite, duration_s=overrides.duration_s,
+                      audio_bitrate=audio_bitrate)  # fmt: skip
+        return video, named
 
     def fitting_references(
         self, description: MusicDescription, overrides: GenerationOverrides, n: int
@@ -416,11 +456,16 @@ class VMB:
         n_references: int = 2,
         stems: bool = False,
         video_out: str | Path | None = None,
+        overwrite: bool = False,
+        audio_bitrate: str | int | None = None,
         progress: ProgressCallback | None = None,
     ) -> GenerationResult:
         """Describe a video, retrieve references, generate music that lands on its cuts, mux
-        (into ``video_out`` if given, else beside the other outputs)."""
+        (into ``video_out`` if given, else beside the other outputs; see :meth:`generate` for
+        ``overwrite`` and ``audio_bitrate``)."""
         overrides = self._overrides(overrides)  # before the video's analysis, not after
+        self._check_scoring(video, video_out, overrides, overwrite=overwrite,
+                            audio_bitrate=audio_bitrate)  # fmt: skip
         description = self.describe(video, context=context, kind="video")
         return self.generate(
             description,
@@ -431,6 +476,8 @@ class VMB:
             stems=stems,
             video_path=video,
             video_out=video_out,
+            overwrite=overwrite,
+            audio_bitrate=audio_bitrate,
             progress=progress,
         )
 

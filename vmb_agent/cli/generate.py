@@ -8,7 +8,7 @@ import click
 
 from vmb_agent.cli._output import echo_warnings, emit, json_option, progress_bar, read_description
 from vmb_agent.errors import InputError, check_range
-from vmb_agent.files import SCORED_VIDEO_SUFFIXES
+from vmb_agent.files import VIDEO_SUFFIXES
 
 
 def _overrides(**values: object) -> dict[str, object]:
@@ -41,6 +41,26 @@ def _references(values: tuple[str, ...]) -> tuple[list[str], list[float] | None]
             ) from None
         ids.append(track_id)
     return ids, weights if any(":" in v for v in values) else None
+
+
+def _video_target(out: str | None, video: str | None) -> tuple[str | None, Path | None]:
+    """``--out``: the output folder, or (its name ends in a video suffix) the scored video's
+    file, its folder holding the other outputs. Returns the folder and the video's name."""
+    if out is None or Path(out).suffix.lower() not in VIDEO_SUFFIXES:
+        return out, None
+    if video is None:
+        raise InputError(f"--out {out!r} names a video file; add --video VIDEO, or give a folder.")
+    target = Path(out).expanduser()
+    return str(target.parent), target
+
+
+force_option = click.option(
+    "--force", is_flag=True, help="Replace the --out video file if it exists (else an error)."
+)
+audio_bitrate_option = click.option(
+    "--audio-bitrate", metavar="RATE", default="192k", show_default=True,
+    help="The scored video's music bitrate, 64k-320k (AAC; Opus in .webm).",
+)  # fmt: skip
 
 
 def _render_result(result: object) -> None:
@@ -113,18 +133,23 @@ def _render_result(result: object) -> None:
 @click.option("--swing", type=click.FloatRange(0.5, 0.75),
               help="Off-beat eighth position: 0.5 straight, 0.67 triplet swing.")  # fmt: skip
 @click.option("--seed", type=click.IntRange(0, 2**63 - 1), help="Same seed, same MIDI.")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False), help="Output folder.")
+@click.option("--out", "out", type=click.Path(),
+              help="Output folder; with --video also the scored video's file name "
+              "(.mp4/.m4v/.mov/.mkv/.webm).")  # fmt: skip
 @click.option("--stems", is_flag=True, help="Also write one WAV per instrument.")
 @click.option("--loop", is_flag=True, default=None, help="Make a seamless loop (no ending).")
 @click.option("--video", "video_path", type=click.Path(dir_okay=False),
-              help="Also mux the music into a copy of this video (picture copied).")  # fmt: skip
+              help="Fit the music to this video (its length; described from it when no TEXT or "
+              "--description is given) and mux it into a copy.")  # fmt: skip
+@force_option
+@audio_bitrate_option
 @json_option
 def generate(
     text: str | None, description_file: str | None, references: tuple[str, ...],
     auto_references: int, duration: float | None, tempo: float | None, key: str | None, style: str | None,
     instruments: str | None, time_signature: str | None, energy: float | None,
-    valence: float | None, swing: float | None, seed: int | None, out_dir: str | None, stems: bool,
-    loop: bool | None, video_path: str | None, as_json: bool,
+    valence: float | None, swing: float | None, seed: int | None, out: str | None, stems: bool,
+    loop: bool | None, video_path: str | None, force: bool, audio_bitrate: str, as_json: bool,
 ) -> None:  # fmt: skip
     """Generate music from a text prompt or a description, references and explicit controls.
 
@@ -133,8 +158,11 @@ def generate(
     vmb generate --style jazz --tempo 140 --key "Bb major" --instruments piano,bass,drums,saxophone
     vmb generate --description desc.json --reference 3f2a --stems --out music/
     vmb generate "warm folk" --reference 3f2a:3 --reference 9c1d:1 --loop --duration 16
+    vmb generate --video clip.mp4 --style jazz --out clip-jazz.mp4
     """
     from vmb_agent.sdk import VMB
+
+    out_dir, target = _video_target(out, video_path)
 
     if text is not None and description_file is not None:
         raise InputError("give either TEXT or --description, not both.")
@@ -153,7 +181,8 @@ def generate(
             description, reference_ids=reference_ids, reference_weights=reference_weights,
             n_references=auto_references,
             overrides=overrides, seed=seed,
-            out_dir=out_dir, stems=stems, video_path=video_path, progress=report,
+            out_dir=out_dir, stems=stems, video_path=video_path, video_out=target,
+            overwrite=force, audio_bitrate=audio_bitrate, progress=report,
         )  # fmt: skip
     emit(result, as_json, _render_result)
     echo_warnings(result.warnings)
@@ -166,7 +195,7 @@ def generate(
     "--out",
     "out",
     type=click.Path(),
-    help="Output folder, or the scored video's file name (.mp4/.mov/.mkv).",
+    help="Output folder, or the scored video's file name (.mp4/.m4v/.mov/.mkv/.webm).",
 )
 @click.option("--seed", type=click.IntRange(0, 2**63 - 1), help="Same seed, same music.")
 @click.option("--style", help="Force a style (otherwise chosen from the video).")
@@ -179,25 +208,28 @@ def generate(
     help="How many library tracks to condition on (only tracks that fit the request).",
 )
 @click.option("--stems", is_flag=True, help="Also write one WAV per instrument.")
+@force_option
+@audio_bitrate_option
 @json_option
 def score(video: str, context: str | None, out: str | None, seed: int | None, style: str | None,
-          n_references: int, stems: bool, as_json: bool) -> None:  # fmt: skip
+          n_references: int, stems: bool, force: bool, audio_bitrate: str,
+          as_json: bool) -> None:  # fmt: skip
     """Score a video: describe it, find references, generate music on its cuts, mux it in.
+
+    The picture is copied when its codec fits the --out container, else re-encoded (H.264).
 
     \b
     vmb score clip.mp4 --out clip-scored.mp4
+    vmb score tree.avi --out tree-scored.mp4 --audio-bitrate 256k --force
     """
     from vmb_agent.sdk import VMB
 
-    target: Path | None = None
-    out_dir: str | None = out
-    if out is not None and Path(out).suffix.lower() in SCORED_VIDEO_SUFFIXES:
-        target = Path(out).expanduser()
-        out_dir = str(target.parent)
+    out_dir, target = _video_target(out, video)
     overrides = _overrides(style=style)
     with progress_bar("scoring", enabled=not as_json) as report:
         result = VMB().score(video, context=context, out_dir=out_dir, overrides=overrides,
                              seed=seed, n_references=n_references, stems=stems,
-                             video_out=target, progress=report)  # fmt: skip
+                             video_out=target, overwrite=force, audio_bitrate=audio_bitrate,
+                             progress=report)  # fmt: skip
     emit(result, as_json, _render_result)
     echo_warnings(result.warnings)

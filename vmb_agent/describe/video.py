@@ -24,6 +24,7 @@ import numpy as np
 
 from vmb_agent.describe.features import ColourFeatures, colour_features, dominant_palette
 from vmb_agent.errors import InputError
+from vmb_agent.rendering.video import declared_duration, is_cover_art, no_video_message
 
 TINY_WIDTH = 80
 COLOUR_WIDTH = 160
@@ -95,9 +96,10 @@ def analyse_video(path: Path, shown: str | None = None) -> VideoAnalysis:
             f"({_first_line(exc)})."
         ) from None
     with container:
-        if not container.streams.video:
-            raise InputError(f"{shown!r} has no video stream (audio-only or empty container).")
-        stream = container.streams.video[0]
+        pictures = [s for s in container.streams.video if not is_cover_art(s)]
+        if not pictures:
+            raise InputError(no_video_message(shown, container))
+        stream = pictures[0]
         width = int(stream.codec_context.width or 0)
         height = int(stream.codec_context.height or 0)
         if width * height > MAX_PIXELS:
@@ -106,7 +108,7 @@ def analyse_video(path: Path, shown: str | None = None) -> VideoAnalysis:
                 f"the limit is {MAX_PIXELS / 1e6:.0f} MP a frame."
             )
         fps = float(stream.average_rate or stream.guessed_rate or 0) or 30.0
-        declared = _declared_duration(container, stream)
+        declared = declared_duration(container, stream)
         stream.thread_type = "AUTO"
         stream.codec_context.skip_frame = "NONREF"
         # The deblocking filter only polishes pixels we average away; skipping it saves ~20 %.
@@ -132,14 +134,6 @@ def analyse_video(path: Path, shown: str | None = None) -> VideoAnalysis:
     duration = max(declared or 0.0, last) if declared else last
     return pass_.finish(width=width or pass_.width, height=height or pass_.height,
                         duration_s=duration, fps=fps)  # fmt: skip
-
-
-def _declared_duration(container: object, stream: object) -> float | None:
-    if getattr(stream, "duration", None) and getattr(stream, "time_base", None):
-        return float(stream.duration * stream.time_base)  # type: ignore[attr-defined]
-    if getattr(container, "duration", None):
-        return float(container.duration) / 1e6  # type: ignore[attr-defined]
-    return None
 
 
 class _Pass:
