@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import itertools
+from pathlib import Path
 
+import numpy as np
+import pretty_midi
 import pytest
 
 from vmb_agent.generation.checks import (
@@ -12,7 +15,18 @@ from vmb_agent.generation.checks import (
     section_cadences,
 )
 from vmb_agent.generation.composer import arrange, compose
-from vmb_agent.generation.form import Grid, cut_alignment, plan_sections, sync_tempo
+from vmb_agent.generation.cue import (
+    EXPLICIT_TEMPO_DRIFT,
+    LEAD_IN_MAX_S,
+    TEMPO_DRIFT,
+    TEMPO_STEP,
+    CueMap,
+    bar_lengths,
+    choose_hits,
+    plan_cue,
+    sync_to_picture,
+)
+from vmb_agent.generation.form import Grid, plan_sections
 from vmb_agent.generation.harmony import (
     Chord,
     match_chord,
@@ -184,22 +198,94 @@ def test_three_four_time_keeps_bars_of_three_beats() -> None:
     )
 
 
-def test_sync_tempo_puts_cuts_on_beats() -> None:
-    cuts = [2.4, 4.8, 9.6]  # on beats at 100 BPM (0.6 s), requested 104
-    tempo, pickup = sync_tempo(104.0, cuts, 4)
-    assert 95.0 <= tempo <= 112.5
-    report = cut_alignment(tempo, cuts, 4, pickup)
-    assert max(abs(a.error_ms) for a in report) < 15
-    assert report[0].on_downbeat  # 2.4 s = bar 2 at 100 BPM
+ISSUE_CUTS = [4.2, 11.0, 14.5, 23.5, 29.0, 36.2, 47.5]  # issue 12's 60 s clip
 
 
-def test_sync_uses_a_pickup_when_the_tempo_alone_cannot_align() -> None:
-    cuts = [2.32, 5.44]  # no tempo in 98-116 BPM puts both on beats from t = 0
-    tempo, pickup = sync_tempo(107.0, cuts, 4)
-    assert 0 < pickup < 60 / tempo
-    assert max(abs(a.error_ms) for a in cut_alignment(tempo, cuts, 4, pickup)) < 5
-    fixed, pickup_only = sync_tempo(107.0, cuts, 4, tolerance=0.0)  # explicit tempo: phase only
-    assert fixed == 107.0 and 0 <= pickup_only < 60 / 107
+def _check_map(cue: CueMap, base: float, drift: float = TEMPO_DRIFT) -> None:
+    """Limits every tempo map keeps: range, bar-to-bar steps, bars that join up, hits on bars."""
+    assert np.all(np.abs(cue.tempo / base - 1) <= drift + 1e-9)
+    assert np.all(np.abs(np.diff(cue.tempo)) / cue.tempo[:-1] <= TEMPO_STEP + 1e-9)
+    ends = cue.start_s[:-1] + cue.beats[:-1] * 60.0 / cue.tempo[:-1]
+    assert np.allclose(ends, cue.start_s[1:], atol=1e-6)
+    assert all(cue.skip[b] == 0 and cue.start_s[b] == h for h, b in zip(cue.hits_s, cue.hit_bars))
+    assert 0 <= cue.start_s[0] <= LEAD_IN_MAX_S + 1e-9
+
+
+def test_the_cue_puts_every_cut_of_the_issue_clip_on_a_downbeat() -> None:
+    cue = plan_cue(ISSUE_CUTS, 60.0, 90.3, 4)
+    assert cue is not None and cue.hits_s == ISSUE_CUTS and not cue.accents_s
+    _check_map(cue, 90.3)
+    for hit, bar in zip(cue.hits_s, cue.hit_bars, strict=True):
+        assert cue.time_at(bar * 4) == pytest.approx(hit, abs=1e-9)
+        assert cue.beat_at(hit) == pytest.approx(bar * 4, abs=1e-6)
+
+
+def test_random_cues_keep_their_limits_and_nearly_every_hit() -> None:
+    rng = np.random.default_rng(3)
+    candidates = kept = 0
+    for _ in range(40):
+        base = float(rng.uniform(60, 160))
+        cuts = [float(c) for c in np.cumsum(rng.uniform(1.5, 12.0, size=10))]
+        duration = cuts[-1] + float(rng.uniform(2.0, 10.0))
+        bpb = int(rng.choice([3, 4]))
+        cue = plan_cue(cuts, duration, base, bpb)
+        hits, accents = choose_hits(cuts, duration, base, bpb)
+        candidates += len(hits)
+        kept += len(cue.hits_s)
+        _check_map(cue, base)
+        assert sorted(cue.hits_s + cue.accents_s) == sorted(hits + accents)
+    assert kept >= 0.97 * candidates
+
+
+def test_close_cuts_are_accents_not_sections() -> None:
+    hits, accents = choose_hits([2.0, 2.5, 6.0], 12.0, 120.0, 4)  # a bar is 2 s
+    assert hits == [2.0, 6.0] and accents == [2.5]
+
+
+def test_an_explicit_tempo_bends_five_percent_at_most() -> None:
+    cue = plan_cue(ISSUE_CUTS, 60.0, 90.0, 4, drift=EXPLICIT_TEMPO_DRIFT)
+    assert cue is not None
+    _check_map(cue, 90.0, EXPLICIT_TEMPO_DRIFT)
+    assert len(cue.hits_s) >= 6
+
+
+@pytest.mark.parametrize(("beats", "bars"), [
+    (8, [4, 4]), (6, [4, 2]), (7, [4, 3]), (5, [3, 2]), (4.5, [2.5, 2]), (6.5, [4, 2.5]),
+    (1, []),
+])  # fmt: skip
+def test_bar_lengths_insert_short_bars_only_where_full_bars_miss(beats, bars) -> None:
+    assert bar_lengths(beats, 4) == bars
+
+
+def test_the_tempo_map_and_meter_changes_are_in_the_midi(tmp_path: Path) -> None:
+    c = conditions("pop", duration_s=60.0, tempo_bpm=90.3, cuts_s=ISSUE_CUTS)
+    c = sync_to_picture(c, explicit_tempo=False)
+    assert c.tempo_map is not None and c.tempo_map.hits_s == ISSUE_CUTS
+    piece = compose(c, seed=2)
+    path = tmp_path / "cue.mid"
+    piece.midi.write(str(path))
+    midi = pretty_midi.PrettyMIDI(str(path))
+    _, tempi = midi.get_tempo_changes()
+    assert (
+        len(tempi) > 3 and tempi.min() >= 90.3 * 0.92 - 0.01 and tempi.max() <= 90.3 * 1.08 + 0.01
+    )
+    meters = {(t.numerator, t.denominator) for t in midi.time_signature_changes}
+    assert (4, 4) in meters and len(meters) >= 2
+    starts = np.array([n.start for i in midi.instruments for n in i.notes])
+    for cut in ISSUE_CUTS:  # every hit has notes on it, to the millisecond, after the round trip
+        assert np.sum(np.abs(starts - cut) < 0.001) >= 2
+    assert starts.min() <= LEAD_IN_MAX_S + 1e-6  # the music starts with the picture
+
+
+def test_sections_start_on_the_hits_and_differ_from_the_one_before() -> None:
+    sections = [Section(start_s=a, end_s=b, label="verse", energy=0.5)
+                for a, b in zip([0.0, *ISSUE_CUTS], [*ISSUE_CUTS, 60.0])]  # fmt: skip
+    c = conditions("pop", duration_s=60.0, tempo_bpm=90.3, cuts_s=ISSUE_CUTS, sections=sections)
+    piece = compose(sync_to_picture(c, explicit_tempo=False), seed=2)
+    starts = {round(piece.beat_time(s.start_bar * 4), 6) for s in piece.sections}
+    assert set(ISSUE_CUTS) <= starts
+    for before, after in zip(piece.sections, piece.sections[1:]):
+        assert before.material != after.material or abs(before.energy - after.energy) >= 0.099
 
 
 def test_pickup_shifts_the_whole_piece() -> None:
@@ -224,8 +310,13 @@ def test_final_chord_rings_a_beat_and_075_s_at_least_and_little_more(tempo: floa
 
 
 def test_fast_music_without_drums_marks_every_beat_even_when_calm() -> None:
-    c = conditions("pop", instruments=["electric guitar", "piano", "synth strings"],
-                   tempo_bpm=180, duration_s=20.0, energy=0.2)
+    c = conditions(
+        "pop",
+        instruments=["electric guitar", "piano", "synth strings"],
+        tempo_bpm=180,
+        duration_s=20.0,
+        energy=0.2,
+    )
     piece = compose(c, seed=3)
     beat_s = 60.0 / 180
     onsets = sorted(n.start / beat_s for i in piece.midi.instruments for n in i.notes)

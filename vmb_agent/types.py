@@ -210,6 +210,29 @@ class GenerationOverrides(_Model):
     )  # fmt: skip
 
 
+class TempoMapBar(_Model):
+    """One bar of the cue's click track."""
+
+    bar: int = Field(description="the composed bar's number (0 = the first bar)")
+    start_s: float
+    tempo_bpm: float
+    beats: float = Field(
+        description="beats it plays: the meter, or fewer (a 2/4 or 3/4 bar, a pickup)"
+    )
+    first_beat: float = Field(0.0, description="beats of the bar left out before it (a pickup)")
+
+
+class TempoMap(_Model):
+    """The tempo map of a cue scored to picture: base tempo, range and every bar."""
+
+    base_bpm: float
+    min_bpm: float
+    max_bpm: float
+    beats_per_bar: int
+    hits_s: list[float] = Field(default_factory=list, description="cuts set on downbeats")
+    bars: list[TempoMapBar] = Field(default_factory=list)
+
+
 class Conditions(_Model):
     """The resolved, explicit conditions the generator actually used, with provenance.
 
@@ -229,7 +252,10 @@ class Conditions(_Model):
     sections: list[Section] = Field(default_factory=list)
     cuts_s: list[float] = Field(default_factory=list)
     pickup_s: float = Field(
-        0.0, ge=0, le=2, description="time before the first downbeat (video sync phase)"
+        0.0, ge=0, le=2, description="silence before the music starts (at most 0.1 s on a video)"
+    )
+    tempo_map: TempoMap | None = Field(
+        None, description="scored to picture: every bar's tempo and length, hits on downbeats"
     )
     chords: list[str] = Field(default_factory=list, description="progression from references")
     swing: float | None = Field(
@@ -259,10 +285,16 @@ class Measured(_Model):
 
 
 class CutAlignment(_Model):
+    """Where one video cut fell in the music: the beat nearest to it in the rendered audio."""
+
     cut_s: float
-    nearest_beat_s: float
-    error_ms: float
+    nearest_beat_s: float = Field(description="that beat's time, measured in the audio if possible")
+    error_ms: float = Field(description="cut - beat, in ms")
     on_downbeat: bool
+    hit: bool = Field(False, description="the cut starts a section (set on a downbeat)")
+    measured: bool = Field(
+        False, description="the beat was found in the rendered audio (else: the MIDI's grid)"
+    )
 
 
 class GenerationResult(_Model):
@@ -279,6 +311,9 @@ class GenerationResult(_Model):
     seed: int
     backend: str = "symbolic"
     cut_alignment: list[CutAlignment] = Field(default_factory=list)
+    tempo_map: TempoMap | None = Field(
+        None, description="scored to picture: the tempo map and meter changes that set the hits"
+    )
     timings: dict[str, float] = Field(default_factory=dict)
     warnings: list[str] = Field(
         default_factory=list,
@@ -314,6 +349,8 @@ __all__ = [
     "SearchResult",
     "Section",
     "SourceInfo",
+    "TempoMap",
+    "TempoMapBar",
     "TrackInfo",
     "TrackMatch",
 ]

@@ -1,4 +1,5 @@
-"""Form: the bar grid, the section plan, and video sync (cuts on beats and downbeats).
+"""Form: the bar grid, the section plan, and where video cuts fall (see ``cue.py`` for the
+tempo map that puts them on downbeats).
 
 Everything here is in bars and beats at one constant tempo. A piece of ``duration_s`` seconds
 has ``n_body_bars`` full bars followed by a final chord that rings until the exact end (or, for
@@ -10,9 +11,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import numpy as np
-
 from vmb_agent.errors import unknown_name
+from vmb_agent.generation.cue import CueMap
 from vmb_agent.types import CutAlignment, Section
 
 TIME_SIGNATURES = {"2/4": 2, "3/4": 3, "4/4": 4}
@@ -73,7 +73,6 @@ STYLE_FORMS = {
 #: music and 3.2 s of held chord, too little rhythm for a listener (or the analysis) to find the beat.
 MIN_FINAL_BEATS = 1.0
 MIN_FINAL_S = 0.75
-DOWNBEAT_BONUS_S = 0.04
 
 
 def beats_per_bar(time_signature: str) -> int:
@@ -102,24 +101,38 @@ class SectionPlan:
 
 @dataclass
 class Grid:
+    """The piece's bars in time: one tempo, or a cue's tempo map (scored to picture), which
+    then decides every bar's tempo and length (``tempo_bpm`` is its base tempo)."""
+
     tempo_bpm: float
     beats_per_bar: int
     duration_s: float
     loop: bool
-    pickup_s: float = 0.0  # silence before beat 0 (video sync phase)
+    pickup_s: float = 0.0  # silence before beat 0
+    cue: CueMap | None = None
 
     @property
     def beat_s(self) -> float:
         return 60.0 / self.tempo_bpm
 
+    def time_at(self, beat: float) -> float:
+        """Seconds at a (composed) beat."""
+        if self.cue is not None:
+            return self.cue.time_at(beat)
+        return self.pickup_s + beat * self.beat_s
+
     @property
     def total_beats(self) -> float:
         """Beats from the first downbeat to the end."""
+        if self.cue is not None:
+            return self.cue.total_beats
         return (self.duration_s - self.pickup_s) / self.beat_s
 
     @property
     def n_body_bars(self) -> int:
         """Full bars before the final chord (a loop has no final chord: bars up to the end)."""
+        if self.cue is not None:
+            return self.cue.n_body_bars
         if self.loop:
             return max(1, math.ceil(self.total_beats / self.beats_per_bar - 1e-6))
         ring = max(MIN_FINAL_BEATS, MIN_FINAL_S / self.beat_s)
@@ -136,7 +149,11 @@ def _clamp(x: float, low: float = 0.05, high: float = 1.0) -> float:
 
 
 def plan_sections(
-    n_bars: int, energy: float, sections: list[Section], bar_s: float, loop: bool = False,
+    n_bars: int,
+    energy: float,
+    sections: list[Section],
+    bar_s: float,
+    loop: bool = False,
     form: str = "arc",
 ) -> list[SectionPlan]:
     """Section plan over ``n_bars`` bars: the description's sections when given (boundaries
@@ -202,6 +219,54 @@ def _plan_from_sections(n_bars: int, sections: list[Section], bar_s: float) -> l
     return plan
 
 
+#: consecutive sections closer than this in energy are pushed apart, so a hit is heard
+MIN_SECTION_CONTRAST = 0.1
+
+
+def plan_cue_sections(cue: CueMap, sections: list[Section], energy: float) -> list[SectionPlan]:
+    """Sections scored to picture: one starts on every hit (and where the description starts
+    one more than a bar from a hit), with the label and energy of the description's section at
+    that time. Each differs from the one before, in tune or in energy, so every hit is heard."""
+    n_bars = cue.n_body_bars
+    if n_bars <= 0:
+        return []
+    bpb = cue.beats_per_bar
+    starts = {0, *(b for b in cue.hit_bars if 0 < b < n_bars)}
+    for section in sections:
+        bar = round(cue.beat_at(section.start_s) / bpb)
+        if 0 < bar < n_bars and all(abs(bar - b) > 1 for b in starts):
+            starts.add(bar)
+    ordered = sorted(starts)
+    plan: list[SectionPlan] = []
+    for start, end in zip(ordered, [*ordered[1:], n_bars], strict=True):
+        source = _section_at(sections, float(cue.start_s[start]) + 1e-3)
+        label = source.label if source else "theme"
+        role = LABEL_ROLES.get(label.lower().strip(), "theme")
+        value = _clamp(source.energy if source else energy)
+        plan.append(SectionPlan(role, label, start, end - start, value))
+    _contrast(plan)
+    return plan
+
+
+def _section_at(sections: list[Section], time_s: float) -> Section | None:
+    inside = [s for s in sections if s.start_s <= time_s]
+    return max(inside, key=lambda s: s.start_s) if inside else None
+
+
+def _contrast(plan: list[SectionPlan]) -> None:
+    """A section that would repeat the one before (same tune, nearly the same energy) takes the
+    other tune; one that also sits at the same energy moves away from it, toward the video's
+    next section."""
+    for i in range(1, len(plan)):
+        before, section = plan[i - 1], plan[i]
+        if section.material == before.material:
+            section.letter = "B" if before.material == "A" else "A"
+        if abs(section.energy - before.energy) < MIN_SECTION_CONTRAST:
+            after = plan[i + 1].energy if i + 1 < len(plan) else section.energy
+            direction = 1.0 if after >= before.energy and before.energy < 0.85 else -1.0
+            section.energy = _clamp(before.energy + direction * MIN_SECTION_CONTRAST)
+
+
 def scale_sections(sections: list[Section], from_s: float | None, to_s: float) -> list[Section]:
     """Stretch section times from the described length to the generated length."""
     if not sections or not from_s or abs(from_s - to_s) < 1e-6:
@@ -219,65 +284,43 @@ def scale_sections(sections: list[Section], from_s: float | None, to_s: float) -
 # --------------------------------------------------------------------------------------------
 
 
-def sync_tempo(
-    tempo_bpm: float,
-    cuts_s: list[float],
-    beats_per_bar: int,
-    *,
-    tolerance: float = 0.08,
-    max_pickup_s: float = 0.6,
-) -> tuple[float, float]:
-    """The tempo within ``tempo ± tolerance`` and the pickup (time before the first downbeat,
-    at most a beat and ``max_pickup_s``) that put the cuts nearest to beats, preferring downbeats.
-
-    Least squared error in seconds; landing within ``DOWNBEAT_BONUS_S`` of a downbeat is worth
-    that much beat error; small pulls toward the asked tempo and no pickup break ties.
-    Returns ``(tempo_bpm, pickup_s)``.
-    """
-    cuts = np.array([c for c in cuts_s if c > 0.05], dtype=float)
-    if cuts.size == 0:
-        return tempo_bpm, 0.0
-    low = max(30.0, tempo_bpm * (1 - tolerance))
-    high = min(300.0, tempo_bpm * (1 + tolerance))
-    tempi = np.arange(low, high + 1e-9, 0.02) if high > low else np.array([tempo_bpm])
-    pickups = np.arange(0.0, max_pickup_s + 1e-9, 0.005)
-    best = (float("inf"), tempo_bpm, 0.0)
-    for pickup in pickups:
-        beat = 60.0 / tempi[:, None]
-        valid = pickup < beat[:, 0]
-        if not valid.any():
-            continue
-        shifted = cuts[None, :] - pickup
-        bar = beat * beats_per_bar
-        d_beat = shifted - np.round(shifted / beat) * beat
-        d_bar = shifted - np.round(shifted / bar) * bar
-        cost = (d_beat**2 + np.minimum(d_bar**2, DOWNBEAT_BONUS_S**2)).sum(axis=1)
-        cost += 1e-4 * ((tempi - tempo_bpm) / tempo_bpm) ** 2 + 1e-5 * pickup**2
-        cost[~valid] = np.inf
-        i = int(np.argmin(cost))
-        if cost[i] < best[0] - 1e-12:
-            best = (float(cost[i]), float(tempi[i]), float(pickup))
-    return round(best[1], 3), round(best[2], 4)
-
-
-def cut_alignment(
-    tempo_bpm: float, cuts_s: list[float], beats_per_bar: int, pickup_s: float = 0.0
-) -> list[CutAlignment]:
-    """Per cut: the nearest beat of the piece's grid (first downbeat at ``pickup_s``), the error
-    in ms and whether that beat is a downbeat."""
-    beat = 60.0 / tempo_bpm
-    report = []
+def cut_targets(grid: Grid, cuts_s: list[float]) -> list[tuple[float, bool, bool]]:
+    """Per cut: the time of the beat that should sound on it, whether that beat is a downbeat,
+    and whether the cut is a hit (starts a section on that downbeat)."""
+    targets = []
     for cut in cuts_s:
-        index = max(0, round((cut - pickup_s) / beat))
-        nearest = pickup_s + index * beat
-        report.append(
-            CutAlignment(
-                cut_s=float(cut),
-                nearest_beat_s=round(nearest, 4),
-                error_ms=round((cut - nearest) * 1000.0, 2),
-                on_downbeat=index % beats_per_bar == 0,
-            )
-        )
+        if grid.cue is not None:
+            cue = grid.cue
+            if cut in cue.hits_s:
+                targets.append((float(cue.start_s[cue.hit_bars[cue.hits_s.index(cut)]]), True,
+                                True))  # fmt: skip
+                continue
+            beat = cue.nearest_beat(cut)
+            bar = int(beat // grid.beats_per_bar)
+            downbeat = beat % grid.beats_per_bar == 0 and cue.skip[min(bar, len(cue.skip) - 1)] == 0
+            targets.append((cue.time_at(beat), bool(downbeat), False))
+            continue
+        index = max(0, round((cut - grid.pickup_s) / grid.beat_s))
+        targets.append((grid.pickup_s + index * grid.beat_s, index % grid.beats_per_bar == 0,
+                        False))  # fmt: skip
+    return targets
+
+
+def cut_alignment(grid: Grid, cuts_s: list[float],
+                  onsets_s: list[float | None] | None = None) -> list[CutAlignment]:  # fmt: skip
+    """Per cut: the beat that sounds on it — the onset found in the rendered audio
+    (``onsets_s``, one per cut target, None where nothing stood out) or else the MIDI grid's —
+    the error in ms and whether it is a downbeat / a hit."""
+    report = []
+    for i, (cut, (target, downbeat, hit)) in enumerate(
+        zip(cuts_s, cut_targets(grid, cuts_s), strict=True)
+    ):
+        heard = onsets_s[i] if onsets_s is not None else None
+        beat = heard if heard is not None else target
+        error_ms = round((cut - beat) * 1000.0, 2)
+        report.append(CutAlignment(cut_s=float(cut), nearest_beat_s=round(beat, 4),
+                                   error_ms=error_ms, on_downbeat=downbeat, hit=hit,
+                                   measured=heard is not None))  # fmt: skip
     return report
 
 
@@ -287,7 +330,8 @@ __all__ = [
     "SectionPlan",
     "beats_per_bar",
     "cut_alignment",
+    "cut_targets",
+    "plan_cue_sections",
     "plan_sections",
     "scale_sections",
-    "sync_tempo",
 ]

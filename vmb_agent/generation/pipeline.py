@@ -27,6 +27,7 @@ from vmb_agent.files import atomic_outputs, unique_stem
 from vmb_agent.registry import Registry
 from vmb_agent.types import (
     Conditions,
+    CutAlignment,
     GenerationOverrides,
     GenerationResult,
     Measured,
@@ -106,16 +107,20 @@ def generate_music(
     video_path: Path | None,
     settings: Settings,
     video_out: Path | None = None,
+    overwrite: bool = False,
+    audio_bitrate: str | int | None = None,
     progress: Progress | None = None,
 ) -> GenerationResult:
     """Generate, render, master, measure and write music conditioned on both bridges.
 
     ``reference_weights`` (one per reference) sets each reference's share of the blend; by
     default the ranks weigh 1, 1/2, 1/3, ... ``video_out`` names the scored video (default: beside
-    the other outputs, with their unique stem).
+    the other outputs, with their unique stem); its suffix picks the container, and an existing
+    file there is an error unless ``overwrite``. ``audio_bitrate`` (e.g. ``"256k"``) is the
+    scored video's music bitrate (default 192k).
     """
     from vmb_agent.generation.conditions import check_overrides, resolve_conditions
-    from vmb_agent.generation.form import beats_per_bar, cut_alignment, sync_tempo
+    from vmb_agent.generation.cue import sync_to_picture
     from vmb_agent.generation.references import analyze_reference, blend
 
     report = progress or (lambda done, total=None, message=None: None)
@@ -131,18 +136,17 @@ def generate_music(
         raise OutOfRangeError(f"seed={seed} is out of range; allowed: 0 to 2**63-1.")
     seed = int(seed)
     video_info = None
+    audio_kbps: int | None = None
     if video_path is not None:
-        from vmb_agent.rendering.video import probe_video
+        from vmb_agent.rendering.video import check_scoring
 
-        video_info = probe_video(Path(video_path))
-        if video_info.duration_s <= 0.2:
-            raise InputError(
-                f"video {str(video_path)!r} is too short ({video_info.duration_s:.2f} s)."
-            )
-        if video_info.duration_s > 600:
-            raise OutOfRangeError(
-                f"video {str(video_path)!r} lasts {video_info.duration_s:.0f} s; the limit is 600 s."
-            )
+        # the declared length: a long video is refused at once, not after hours of decoding
+        video_info, audio_kbps = check_scoring(
+            Path(video_path), out=Path(video_out) if video_out else None, overwrite=overwrite,
+            duration_s=overrides.duration_s, audio_bitrate=audio_bitrate,
+        )  # fmt: skip
+        if overrides.duration_s is not None:  # within tolerance: the music ends with the picture
+            overrides = overrides.model_copy(update={"duration_s": None})
     generator = generators.create(settings.generate_backend)
     mark("check")
 
@@ -172,22 +176,8 @@ def generate_music(
         video_duration_s=video_info.duration_s if video_info else None,
     )  # fmt: skip
 
-    # 4. Video sync
-    bpb = beats_per_bar(conditions.time_signature)
-    if conditions.cuts_s and not conditions.loop:
-        # an explicit tempo stays; only the pickup (phase) is then chosen
-        tolerance = 0.0 if overrides.tempo_bpm is not None else SYNC_TOLERANCE
-        synced, pickup = sync_tempo(
-            conditions.tempo_bpm, conditions.cuts_s, bpb, tolerance=tolerance
-        )
-        origins = dict(conditions.origins)
-        if abs(synced - conditions.tempo_bpm) > 1e-6:
-            origins["tempo_bpm"] = "video"
-        if pickup > 0:
-            origins["pickup_s"] = "video"
-        conditions = conditions.model_copy(
-            update={"tempo_bpm": synced, "pickup_s": pickup, "origins": origins}
-        )
+    # 4. Video sync: the cue's tempo map puts every section-starting cut on a downbeat
+    conditions = sync_to_picture(conditions, explicit_tempo=overrides.tempo_bpm is not None)
     mark("conditions")
 
     # 5. Compose
@@ -203,7 +193,7 @@ def generate_music(
 
     # 8. Measure
     report(4, total_steps, "measuring")
-    measured = measure(rendered, composition.duration_s)
+    measured, alignment = measure(rendered, composition, conditions.cuts_s)
     warnings += result_warnings(conditions, measured, composition)
     mark("measure")
 
@@ -212,6 +202,7 @@ def generate_music(
     paths = write_outputs(
         out_dir, composition, conditions, rendered, video_path=video_path,
         video_duration_s=video_info.duration_s if video_info else None, video_out=video_out,
+        overwrite=overwrite, audio_kbps=audio_kbps,
     )  # fmt: skip
     mark("write")
     timings = dict(mark.marks)  # type: ignore[attr-defined]
@@ -228,9 +219,8 @@ def generate_music(
         measured=measured,
         seed=seed,
         backend=generator.name,
-        cut_alignment=cut_alignment(
-            conditions.tempo_bpm, conditions.cuts_s, bpb, conditions.pickup_s
-        ),
+        cut_alignment=alignment,
+        tempo_map=conditions.tempo_map,
         timings=timings,
         warnings=list(dict.fromkeys(warnings)),
     )
@@ -305,26 +295,38 @@ def fit_length(audio: np.ndarray, n: int, *, loop: bool) -> np.ndarray:
     return out
 
 
-def measure(rendered: Rendered, requested_duration_s: float) -> Measured:
-    """Tempo and key with the library's own analysis; loudness and true peak from mastering."""
+def measure(
+    rendered: Rendered, composition: Composition, cuts_s: list[float] | None = None
+) -> tuple[Measured, list[CutAlignment]]:
+    """Tempo and key with the library's own analysis; loudness and true peak from mastering;
+    where each cut fell: the onset the audio has at the beat that should sound on it."""
+    from vmb_agent.generation.form import Grid, cut_alignment, cut_targets
+
     tempo = key = None
+    onsets = None
+    grid = composition.grid or Grid(composition.tempo_bpm, composition.beats_per_bar,
+                                    composition.duration_s, False, composition.pickup_s)  # fmt: skip
     try:
-        from vmb_agent.library.audio_features import measure_tempo_key
+        from vmb_agent.library import audio_features
     except ImportError:  # the library is optional for generation; measure what we can
-        measure_tempo_key = None
-    if measure_tempo_key is not None:
+        audio_features = None
+    if audio_features is not None:
         from vmb_agent.dsp import decimate
 
         # the analysis works on mono at 22.05 kHz: hand it that (less memory on long pieces)
         mono = decimate(rendered.audio.mean(axis=1), 2)
-        tempo, key = measure_tempo_key(mono, SAMPLE_RATE // 2)
-    return Measured(
+        tempo, key = audio_features.measure_tempo_key(mono, SAMPLE_RATE // 2)
+        if cuts_s:
+            times = [target for target, _, _ in cut_targets(grid, cuts_s)]
+            onsets = audio_features.onsets_near(mono, SAMPLE_RATE // 2, times)
+    measured = Measured(
         tempo_bpm=tempo,
         key=key,
         duration_s=round(rendered.audio.shape[0] / SAMPLE_RATE, 4),
         loudness_lufs=rendered.loudness_lufs,
         true_peak_dbtp=rendered.true_peak_dbtp,
     )
+    return measured, cut_alignment(grid, cuts_s or [], onsets)
 
 
 # --------------------------------------------------------------------------------------------
@@ -345,15 +347,21 @@ def _bpm(value: float) -> str:
     return f"{value:.0f}" if abs(value - round(value)) < 0.05 else f"{value:.1f}"
 
 
-def tempo_warning(requested_bpm: float, measured_bpm: float | None) -> str | None:
+def tempo_warning(requested_bpm: float, measured_bpm: float | None,
+                  tempo_range: tuple[float, float] | None = None) -> str | None:  # fmt: skip
     """A line when the measured tempo misses the request by more than 2 %, naming an octave
-    (double/half) or 3:2 reading: the music is right but the beat is felt at another level."""
+    (double/half) or 3:2 reading: the music is right but the beat is felt at another level.
+    With a tempo map (scored to picture) the request is its base tempo and any tempo within the
+    map's range is right."""
     if measured_bpm is None or requested_bpm <= 0:
         return None
-    ratio = measured_bpm / requested_bpm
-    if abs(ratio - 1.0) <= TEMPO_TOLERANCE:
+    low, high = tempo_range or (requested_bpm, requested_bpm)
+    if low * (1 - TEMPO_TOLERANCE) <= measured_bpm <= high * (1 + TEMPO_TOLERANCE):
         return None
+    ratio = measured_bpm / requested_bpm
     asked, heard = _bpm(requested_bpm), _bpm(measured_bpm)
+    if tempo_range is not None:
+        asked = f"{asked} (tempo map {_bpm(low)}-{_bpm(high)})"
     for factor, word, why in _TEMPO_LEVELS:
         if abs(ratio / factor - 1.0) <= TEMPO_TOLERANCE:
             return f"measured tempo {heard} BPM is {word} the requested {asked} BPM ({why})"
@@ -414,7 +422,7 @@ def reference_warning(track_id: str, error: Exception) -> str:
     reason = " ".join(str(error).split()).rstrip(".")
     for prefix in (f"reference {track_id!r}: ", "reference "):
         if reason.startswith(prefix):
-            reason = reason[len(prefix):]
+            reason = reason[len(prefix) :]
             break
     return f"reference {track_id!r} not used: {reason}"
 
@@ -423,7 +431,9 @@ def result_warnings(
     conditions: Conditions, measured: Measured, composition: Composition
 ) -> list[str]:
     """Measured against requested: tempo, key and the requested instruments."""
-    lines = [tempo_warning(conditions.tempo_bpm, measured.tempo_bpm),
+    tempo_map = conditions.tempo_map
+    tempo_range = (tempo_map.min_bpm, tempo_map.max_bpm) if tempo_map else None
+    lines = [tempo_warning(conditions.tempo_bpm, measured.tempo_bpm, tempo_range),
              key_warning(conditions.key, measured.key)]  # fmt: skip
     lines += silent_instrument_warnings(conditions, composition)
     return [line for line in lines if line]
@@ -438,11 +448,22 @@ def write_outputs(
     video_path: Path | None = None,
     video_duration_s: float | None = None,
     video_out: Path | None = None,
+    overwrite: bool = False,
+    audio_kbps: int | None = None,
     bit_depth: int = 24,
 ) -> dict:
-    """Write WAV, MIDI, piano roll, stems and the scored video; all appear together or none."""
+    """Write WAV, MIDI, piano roll, stems and the scored video; all appear together or none.
+
+    The scored video is ``video_out`` (its suffix picks the container; an existing file is kept
+    unless ``overwrite``), else beside the rest in the input's container (MP4 if that has none).
+    """
     from vmb_agent.rendering.outputs import draw_piano_roll, write_midi, write_wav
-    from vmb_agent.rendering.video import mux_audio, output_suffix
+    from vmb_agent.rendering.video import (
+        DEFAULT_AUDIO_KBPS,
+        container_for,
+        default_suffix,
+        mux_audio,
+    )
 
     out_dir = Path(out_dir)
     stem = unique_stem(f"vmb-{conditions.style}")
@@ -455,11 +476,10 @@ def write_outputs(
         name: out_dir / f"{stem}.stem-{name.replace(' ', '-')}.wav" for name in rendered.stems
     }
     if video_path is not None:
-        # the container follows the input (the picture is copied, not re-encoded)
-        video_name = Path(video_out) if video_out else out_dir / stem
-        targets["video"] = video_name.with_suffix(output_suffix(Path(video_path)))
+        video_name = out_dir / f"{stem}{default_suffix(Path(video_path))}"
+        targets["video"] = Path(video_out) if video_out else video_name
     order = [*targets.values(), *stem_targets.values()]
-    with atomic_outputs(order) as temps:
+    with atomic_outputs(order, overwrite=overwrite) as temps:
         tmp = dict(zip([*targets, *(f"stem:{k}" for k in stem_targets)], temps, strict=True))
         write_wav(tmp["audio"], rendered.audio, SAMPLE_RATE, bit_depth)
         write_midi(tmp["midi"], composition.midi)
@@ -477,6 +497,8 @@ def write_outputs(
                 tmp["audio"],
                 tmp["video"],
                 video_duration_s or conditions.duration_s,
+                container=container_for(targets["video"]),
+                audio_kbps=audio_kbps or DEFAULT_AUDIO_KBPS,
             )
     result: dict = {k: str(v) for k, v in targets.items()}
     result["stems"] = [str(p) for p in stem_targets.values()]

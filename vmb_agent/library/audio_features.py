@@ -415,6 +415,49 @@ def _pick_onsets(env: np.ndarray, fps: float) -> np.ndarray:
     return find_peaks(env, height, max(1, int(0.05 * fps)))
 
 
+#: onsets at a given time (video hits): fine frames, and how far the peak must stand above the
+#: median flux of the second around it to count
+ONSET_FFT = 256
+ONSET_HOP = 32
+ONSET_MIN_HZ = 60.0
+ONSET_CONTEXT_S = 0.5
+ONSET_PROMINENCE = 2.0
+
+
+def onsets_near(samples: np.ndarray, sr: int, times_s: list[float],
+                window_s: float = 0.08) -> list[float | None]:  # fmt: skip
+    """For each expected time, the onset the audio really has within ``window_s`` of it (the
+    strongest spectral-flux peak, ~1.5 ms frames at 22 kHz, parabolic interpolation), or None
+    when nothing there stands out. Centred frames: a step at time t peaks at t."""
+    x = _mono(samples, sr)
+    bins = np.fft.rfftfreq(ONSET_FFT, 1 / sr) >= ONSET_MIN_HZ
+    margin = max(ONSET_CONTEXT_S - window_s, ONSET_FFT / sr)
+    found: list[float | None] = []
+    for time_s in times_s:
+        first = max(0, int((time_s - window_s - margin) * sr))
+        last = min(len(x), int((time_s + window_s + margin) * sr))
+        if last - first < 2 * ONSET_FFT:
+            found.append(None)
+            continue
+        mag = _stft_mag(x[first:last], ONSET_FFT, ONSET_HOP)[:, bins]
+        flux = _band_flux(mag).sum(axis=1)
+        frame_s = (first + np.arange(len(flux)) * ONSET_HOP) / sr
+        inside = np.flatnonzero(np.abs(frame_s - time_s) <= window_s)
+        if inside.size == 0:
+            found.append(None)
+            continue
+        peak = int(inside[np.argmax(flux[inside])])
+        if flux[peak] < ONSET_PROMINENCE * max(float(np.median(flux)), 1e-9):
+            found.append(None)
+            continue
+        offset = 0.0
+        if 0 < peak < len(flux) - 1:
+            a, b, c = flux[peak - 1], flux[peak], flux[peak + 1]
+            offset = 0.5 * (a - c) / max(a - 2 * b + c, -1e9) if a - 2 * b + c < 0 else 0.0
+        found.append(float(frame_s[peak] + offset * ONSET_HOP / sr))
+    return found
+
+
 def chroma(samples: np.ndarray, sr: int) -> tuple[np.ndarray, float]:
     """Per-frame 12-bin chroma (C = 0) of mono ``samples`` at ``sr`` Hz, and the frame hop in s.
 

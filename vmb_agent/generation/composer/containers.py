@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:  # pragma: no cover
     import pretty_midi
 
-    from vmb_agent.generation.form import SectionPlan
+    from vmb_agent.generation.form import Grid, SectionPlan
     from vmb_agent.generation.harmony import Chord
     from vmb_agent.theory import Key
 
@@ -74,9 +74,12 @@ class Composition:
     melody: list[Note] = field(default_factory=list)
     accents_beats: list[float] = field(default_factory=list)
     pickup_s: float = 0.0  # time before beat 0
+    grid: Grid | None = None  # the bars in time (a cue's tempo map when scored to picture)
 
     def beat_time(self, beat: float) -> float:
         """Seconds at a (straight, unswung) beat position."""
+        if self.grid is not None:
+            return self.grid.time_at(beat)
         return self.pickup_s + beat * self.beat_s
 
     @property

@@ -73,6 +73,13 @@ class Context:
 
     # -- where we are ----------------------------------------------------------------------
 
+    def played_beats(self, bar: int) -> float:
+        """Beats the bar plays: the meter, or fewer in a cue's 2/4 or 3/4 bar before a hit."""
+        cue = self.grid.cue
+        if cue is None or not 0 <= bar < len(cue.beats):
+            return float(self.bpb)
+        return float(cue.beats[bar] + cue.skip[bar])
+
     def chord_at(self, beat: float) -> ChordSlot:
         i = int(np.searchsorted(self._starts, beat + 1e-6, side="right")) - 1
         return self.slots[max(0, min(i, len(self.slots) - 1))]

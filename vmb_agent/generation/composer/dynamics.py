@@ -1,5 +1,5 @@
 """Dynamics shaping: section arcs (builds crescendo, outros diminuendo) and 4-bar phrase swells
-applied to the written velocities."""
+applied to the written velocities, and the accents on a cue's hits."""
 
 from __future__ import annotations
 
@@ -13,6 +13,12 @@ if TYPE_CHECKING:  # pragma: no cover
 
 #: section role -> velocity factor at its start and at its end
 SECTION_ARC = {"contrast": (0.85, 1.05), "outro": (1.0, 0.75)}
+#: scored to picture: the notes on a hit are accented (at least HIT_MIN_VELOCITY) and those in
+#: the half beat before it held back, so the hit is heard even where a quiet section starts
+HIT_ACCENT = 1.3
+HIT_MIN_VELOCITY = 72
+BEFORE_HIT = 0.75
+CUT_ACCENT = 1.15  # a cut closer than a bar to the last hit: an accent on its nearest beat
 
 
 def shape_dynamics(ctx: Context) -> None:
@@ -34,6 +40,23 @@ def shape_dynamics(ctx: Context) -> None:
                 within = ((note.start - start) % phrase) / phrase
                 shape *= _phrase_swell(within)
             note.velocity = int(np.clip(round(note.velocity * shape), 1, 127))
+    _accent_hits(ctx)
+
+
+def _accent_hits(ctx: Context) -> None:
+    cue = ctx.grid.cue
+    if cue is None:
+        return
+    hits = np.array([bar * ctx.bpb for bar in cue.hit_bars], dtype=float)
+    accents = np.array([b for b in ctx.accents if not np.any(np.abs(hits - b) < 1e-6)])
+    for note in ctx.notes:
+        gap = hits - note.start
+        if np.any(np.abs(gap) < 1e-6):
+            note.velocity = int(min(127, max(HIT_MIN_VELOCITY, round(note.velocity * HIT_ACCENT))))
+        elif np.any((gap > 1e-6) & (gap <= 0.5 + 1e-6)):
+            note.velocity = max(1, round(note.velocity * BEFORE_HIT))
+        elif accents.size and np.any(np.abs(accents - note.start) < 1e-6):  # a cut, no section
+            note.velocity = int(min(127, round(note.velocity * CUT_ACCENT)))
 
 
 def _phrase_swell(within: float) -> float:

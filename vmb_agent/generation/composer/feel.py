@@ -15,6 +15,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from vmb_agent.generation.composer.containers import Note, Part
     from vmb_agent.generation.composer.context import Context
+    from vmb_agent.generation.cue import CueMap
+    from vmb_agent.generation.form import Grid
 
 #: mixer settings per role: (MIDI volume CC7, pan CC10)
 ROLE_MIX = {
@@ -52,11 +54,48 @@ def to_pretty_midi(ctx: Context) -> pretty_midi.PrettyMIDI:
     for track in tracks.values():
         track.notes.sort(key=lambda n: (n.start, n.pitch))
         pm.instruments.append(track)
+    if grid.cue is not None:
+        write_tempo_map(pm, grid.cue)
     if pm.instruments:  # an explicit last event so the MIDI file ends exactly at the duration
         pm.instruments[0].control_changes.append(
             pretty_midi.ControlChange(64, 0, round(grid.duration_s, 5))
         )
     return pm
+
+
+def write_tempo_map(pm: pretty_midi.PrettyMIDI, cue: CueMap) -> None:
+    """The cue's tempo per bar and its meter changes (a pickup, a 2/4 bar before a hit; 5/8 for
+    a half-beat bar) into the MIDI file, so a DAW's grid and click follow the picture."""
+    import pretty_midi
+
+    res = pm.resolution
+    scales = [60.0 / (float(t) * res) for t in cue.tempo]
+    ticks = [round(float(cue.start_s[0]) / scales[0])]
+    for i in range(1, len(cue.start_s)):
+        ticks.append(ticks[-1] + round(float(cue.start_s[i] - cue.start_s[i - 1]) / scales[i - 1]))
+    pm._tick_scales = [(0, scales[0])] + [
+        (tick, scale) for tick, scale, before in zip(ticks[1:], scales[1:], scales, strict=False)
+        if abs(scale - before) > 1e-12
+    ]  # fmt: skip
+    pm._update_tick_to_time(ticks[-1] + 1)
+    signatures = [pretty_midi.TimeSignature(*_meter(b, cue.beats_per_bar), 0.0)
+                  for b in cue.beats[:1]]  # fmt: skip
+    for i in range(1, len(cue.beats)):
+        meter = _meter(float(cue.beats[i]), cue.beats_per_bar)
+        last = signatures[-1]
+        if (last.numerator, last.denominator) != meter:
+            signatures.append(pretty_midi.TimeSignature(*meter, float(cue.start_s[i])))
+    pm.time_signature_changes = signatures
+
+
+def _meter(beats: float, beats_per_bar: int) -> tuple[int, int]:
+    beats = min(beats, float(beats_per_bar))
+    return (int(beats), 4) if beats % 1 == 0 else (round(beats * 2), 8)
+
+
+def _on_hit(grid: Grid, beat: float) -> bool:
+    cue = grid.cue
+    return cue is not None and any(abs(beat - b * cue.beats_per_bar) < 1e-6 for b in cue.hit_bars)
 
 
 def _tracks(parts: list[Part]) -> tuple[dict[str, pretty_midi.Instrument],
@@ -87,9 +126,9 @@ def _perform(ctx: Context, note: Note, part: Part) -> pretty_midi.Note | None:
     grid = ctx.grid
     ratio = ctx.material.swing if ctx.material.swing is not None else ctx.style.swing
     jitter_s = ctx.style.humanize_ms / 1000.0
-    start = grid.pickup_s + swing(note.start, ratio) * grid.beat_s
-    end = grid.pickup_s + swing(note.start + note.length, ratio) * grid.beat_s
-    if jitter_s > 0:
+    start = grid.time_at(swing(note.start, ratio))
+    end = grid.time_at(swing(note.start + note.length, ratio))
+    if jitter_s > 0 and not _on_hit(grid, note.start):  # hits are hit exactly
         scale = 0.35 if part.role in ("drums", "bass") else 1.0
         shift = float(np.clip(ctx.rng.normal(0.0, jitter_s * scale), -2 * jitter_s, 2 * jitter_s))
         start = max(0.0, start + shift) if start > 0 else 0.0

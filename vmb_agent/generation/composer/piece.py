@@ -33,7 +33,15 @@ from vmb_agent.generation.composer.timeline import (
     progressions,
     third_progression,
 )
-from vmb_agent.generation.form import STYLE_FORMS, Grid, SectionPlan, beats_per_bar, plan_sections
+from vmb_agent.generation.cue import CueMap
+from vmb_agent.generation.form import (
+    STYLE_FORMS,
+    Grid,
+    SectionPlan,
+    beats_per_bar,
+    plan_cue_sections,
+    plan_sections,
+)
 from vmb_agent.generation.harmony import parse_chord_name
 from vmb_agent.theory import Key, parse_key
 
@@ -96,6 +104,7 @@ def compose(
         melody=ctx.melody,
         accents_beats=ctx.accents,
         pickup_s=grid.pickup_s,
+        grid=grid,
     )
 
 
@@ -112,13 +121,19 @@ def _material(conditions: Conditions, material: ReferenceMaterial) -> ReferenceM
 
 
 def _grid(conditions: Conditions) -> Grid:
+    bpb = beats_per_bar(conditions.time_signature)
+    if conditions.tempo_map is not None and not conditions.loop:  # scored to picture
+        cue = CueMap.from_report(conditions.tempo_map, conditions.duration_s, conditions.cuts_s)
+        return Grid(cue.base_bpm, bpb, conditions.duration_s, False, cue=cue)
     pickup = 0.0 if conditions.loop else conditions.pickup_s
-    return Grid(conditions.tempo_bpm, beats_per_bar(conditions.time_signature),
-                conditions.duration_s, conditions.loop, pickup)  # fmt: skip
+    return Grid(conditions.tempo_bpm, bpb, conditions.duration_s, conditions.loop, pickup)
 
 
 def _plan(conditions: Conditions, grid: Grid, style: st.StyleSpec) -> list[SectionPlan]:
-    """The style's form over the body bars, or the described sections on the music's clock."""
+    """The style's form over the body bars, the described sections on the music's clock, or
+    (scored to picture) a section from every hit."""
+    if grid.cue is not None:
+        return plan_cue_sections(grid.cue, conditions.sections, conditions.energy)
     bar_s = grid.beat_s * grid.beats_per_bar
     sections = [  # section times on the music's clock (which starts after the pickup)
         s.model_copy(update={"start_s": max(0.0, s.start_s - grid.pickup_s)})
@@ -139,7 +154,13 @@ def _harmony(conditions: Conditions, plan: list[SectionPlan], grid: Grid, style:
 
 
 def _cut_accents(conditions: Conditions, grid: Grid) -> list[float]:
-    """The beats nearest to the video cuts inside the body (they get a crash and a kick)."""
+    """The beats of the video cuts inside the body (they get a crash and a kick): a hit's
+    downbeat, or the played beat nearest to a cut that is no hit."""
+    if grid.cue is not None:
+        cue = grid.cue
+        beats = {float(bar * grid.beats_per_bar) for bar in cue.hit_bars}
+        beats |= {cue.nearest_beat(cut) for cut in cue.accents_s}
+        return sorted(b for b in beats if 0 < b < grid.final_beat)
     beat_s = grid.beat_s
     return sorted(
         {

@@ -94,8 +94,11 @@ def _set_cadence(chords: list[Chord], section: SectionPlan, first: bool, last: b
                  key: Key, sevenths: bool) -> str:  # fmt: skip
     """Set a section's opening and closing chords in place; return its cadence kind."""
     count = len(chords)
-    if section.role == "intro":  # establish the key: tonic, then the dominant
+    if section.role == "intro" and not last:  # establish the key: tonic, then the dominant
         chords[:] = [tonic(key, sevenths)] * count
+        if count >= 3:  # a short intro (or a pickup) stays on the tonic
+            chords[-1] = dominant(key, sevenths)
+        return "half"
     if first or (last and count <= 3):
         chords[0] = tonic(key, sevenths)  # open (and keep short pieces) on the tonic
     if section.role == "contrast" or (last and loop) or (last and count == 1):
