@@ -87,11 +87,23 @@ def _render_result(result: object) -> None:
     loud = f"{m.loudness_lufs:.1f} LUFS" if m.loudness_lufs is not None else "-"
     peak = f"{m.true_peak_dbtp:.1f} dBTP" if m.true_peak_dbtp is not None else "-"
     click.echo(f"loudness    -14 LUFS, <= -1 dBTP               {loud}, true peak {peak}")
+    tempo_map = r.tempo_map  # type: ignore[attr-defined]
+    if tempo_map is not None:
+        meters = sorted({b.beats for b in tempo_map.bars
+                         if b.beats != tempo_map.beats_per_bar and not b.first_beat})  # fmt: skip
+        odd = ", ".join(f"{b:g}-beat" for b in meters) or "none"
+        pickup = tempo_map.bars[0].beats if tempo_map.bars[0].first_beat else 0
+        odd += f"; pickup {pickup:g} beats" if pickup else ""
+        click.echo(f"tempo map   base {tempo_map.base_bpm:.1f} BPM, {tempo_map.min_bpm:.1f}-"
+                   f"{tempo_map.max_bpm:.1f} BPM over {len(tempo_map.bars)} bars; short bars: "
+                   f"{odd}")  # fmt: skip
     if r.cut_alignment:  # type: ignore[attr-defined]
-        errors = [abs(a.error_ms) for a in r.cut_alignment]  # type: ignore[attr-defined]
-        downbeats = sum(a.on_downbeat for a in r.cut_alignment)  # type: ignore[attr-defined]
-        click.echo(f"cuts        {len(errors)} cuts, mean |error| {sum(errors) / len(errors):.0f} ms, "
-                   f"{downbeats} on downbeats")  # fmt: skip
+        cuts = r.cut_alignment  # type: ignore[attr-defined]
+        hits = [a for a in cuts if a.hit]
+        heard = [abs(a.error_ms) for a in hits if a.measured]
+        worst = f", worst {max(heard):.1f} ms in the audio" if heard else ""
+        click.echo(f"cuts        {len(cuts)} cuts: {len(hits)} start sections on downbeats"
+                   f"{worst}; {len(cuts) - len(hits)} accents")  # fmt: skip
     click.echo(f"time        {r.timings.get('total', 0):.2f} s")  # type: ignore[attr-defined]
 
 

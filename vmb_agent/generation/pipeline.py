@@ -359,13 +359,13 @@ def tempo_warning(requested_bpm: float, measured_bpm: float | None,
     if low * (1 - TEMPO_TOLERANCE) <= measured_bpm <= high * (1 + TEMPO_TOLERANCE):
         return None
     ratio = measured_bpm / requested_bpm
-    asked, heard = _bpm(requested_bpm), _bpm(measured_bpm)
+    asked, heard = f"{_bpm(requested_bpm)} BPM", _bpm(measured_bpm)
     if tempo_range is not None:
-        asked = f"{asked} (tempo map {_bpm(low)}-{_bpm(high)})"
+        asked = f"{asked} (tempo map {_bpm(low)}-{_bpm(high)} BPM)"
     for factor, word, why in _TEMPO_LEVELS:
         if abs(ratio / factor - 1.0) <= TEMPO_TOLERANCE:
-            return f"measured tempo {heard} BPM is {word} the requested {asked} BPM ({why})"
-    return (f"measured tempo {heard} BPM differs from the requested {asked} BPM by "
+            return f"measured tempo {heard} BPM is {word} the requested {asked} ({why})"
+    return (f"measured tempo {heard} BPM differs from the requested {asked} by "
             f"{(ratio - 1) * 100:+.1f} % (tolerance ±{TEMPO_TOLERANCE * 100:.0f} %)")  # fmt: skip
 
 
