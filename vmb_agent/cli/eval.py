@@ -8,7 +8,7 @@ import click
 
 from vmb_agent.cli._output import json_option
 
-_SUITES = ("controls", "retrieval", "music", "describe", "speed")
+_SUITES = ("controls", "retrieval", "music", "describe", "speed", "scoring")
 
 
 def _run(names: list[str], out: str, quick: bool, seed: int, as_json: bool) -> None:

@@ -1,4 +1,5 @@
-"""Evaluation suites behind ``vmb eval``: controls, retrieval, music, describe, speed.
+"""Evaluation suites behind ``vmb eval``: controls, retrieval, music, describe, speed,
+scoring.
 
 Each suite is a function ``(ctx) -> SuiteResult`` registered in :data:`SUITES`. A suite computes
 every number in the run (nothing is a constant), carries :class:`~vmb_agent.eval.report.Check`
@@ -50,10 +51,11 @@ def _suites() -> dict[str, Callable[[EvalContext], SuiteResult]]:
         "music": suites.music_suite,
         "describe": suites.describe_suite,
         "speed": suites.speed_suite,
+        "scoring": suites.scoring_suite,
     }
 
 
-SUITE_NAMES = ("controls", "retrieval", "music", "describe", "speed")
+SUITE_NAMES = ("controls", "retrieval", "music", "describe", "speed", "scoring")
 
 
 def run_suites(names: list[str], ctx: EvalContext) -> tuple[list[SuiteResult], Path]:

@@ -1,4 +1,4 @@
-"""The five suites of ``vmb eval``. Thresholds in the checks are the issue targets."""
+"""The suites of ``vmb eval``. Thresholds in the checks are the issue targets."""
 
 from __future__ import annotations
 
@@ -342,3 +342,43 @@ def speed_suite(ctx: EvalContext) -> SuiteResult:
     from vmb_agent.eval.speed import evaluate_speed
 
     return evaluate_speed(ctx)
+
+
+# --------------------------------------------------------------------------------------------
+# scoring to picture (issue 12)
+# --------------------------------------------------------------------------------------------
+
+
+def scoring_suite(ctx: EvalContext) -> SuiteResult:
+    """Synthetic shot videos scored with ``VMB.score``: hits on downbeats within a video frame
+    (measured in the audio), tempo bend, key, start silence and whether the cuts are heard."""
+    from vmb_agent.eval.scoring import (
+        evaluate_scoring,
+        plot_scoring,
+        report_rows,
+        scoring_case_set,
+    )
+
+    if ctx.quick:
+        cases = scoring_case_set(6, ctx.seed, short=True)
+    else:
+        cases = scoring_case_set(24, ctx.seed)
+    m = evaluate_scoring(ctx.vmb, cases, ctx.work_dir / "scoring", seed=ctx.seed, log=ctx.log)
+    rows = m.pop("rows")
+    result = SuiteResult("scoring")
+    result.checks = [
+        Check("section-starting cuts within 1 frame of a downbeat (share)",
+              m["hits_within_1_frame"], 0.95, ">="),
+        Check("section-starting cuts within 2 frames (share)", m["hits_within_2_frames"], 1.0, ">="),
+        Check("tempo bend from the base, widest bar (fraction)", m["tempo_bend_max"], 0.08, "<="),
+        Check("measured key == requested (share of videos)", m["key_accuracy"], 0.90, ">="),
+        Check("texture change at hits / inside sections", m["texture_novelty_ratio"], 1.0, ">="),
+        Check("start silence, longest (s)", m["start_silence_s_max"], 0.1, "<="),
+    ]  # fmt: skip
+    if m["tempo_maps"] < m["videos"]:
+        result.notes.append(
+            f"{m['videos'] - m['tempo_maps']} of {m['videos']} scored videos carry no tempo map"
+        )
+    result.plots.append(plot_scoring(rows, ctx.out_dir / "scoring.png"))
+    result.metrics = {**m, "videos_scored": report_rows(rows)}
+    return result
