@@ -135,3 +135,74 @@ def test_an_mp4_without_a_picture_says_what_it_holds(tmp_path: Path) -> None:
     sound = make_audio_only_mp4(tmp_path / "sound.mp4")
     with pytest.raises(InputError, match=r"has no video stream \(it holds only audio\)"):
         describe(sound)
+
+
+@pytest.mark.parametrize("size", [(192, 108), (480, 270), (854, 480), (1280, 720)])
+def test_a_still_picture_reads_the_same_as_a_video(tmp_path: Path, size: tuple[int, int]) -> None:
+    """Chroma is sampled where its luma is, at every frame size (odd steps and step 1 once
+    paired each pixel with colour from elsewhere in the frame)."""
+    import numpy as np
+    from test_describe_helpers import photo, save_image, write_video
+
+    picture = photo(*size, seed=3)
+    image = describe(save_image(picture, tmp_path / "still.png"))
+    pixels = (np.clip(picture, 0, 1) * 255 + 0.5).astype(np.uint8)
+    video = describe(write_video(tmp_path / "still.mp4", [pixels] * 12))
+    for name, tolerance in (("hue_deg", 5.0), ("brightness", 0.015), ("saturation", 0.02)):
+        assert video.features[name] == pytest.approx(image.features[name], abs=tolerance), name
+
+
+def test_section_energy_follows_the_measured_curve(tmp_path: Path) -> None:
+    """A slow pan, a busy fast pan, then a still dark shot: the busy part is the climax, and the
+    still dark part is calm although the piece around it is energetic."""
+    import numpy as np
+    from test_describe_helpers import scene, write_video
+
+    fps, width = 12, 192
+    pan, busy = scene(1), scene(2)
+    dark = (scene(3)[:, :width] * 0.35).astype(np.uint8)
+    frames = [pan[:, i : i + width] for i in range(36)]
+    frames += [busy[:, (9 * i) % width : (9 * i) % width + width] for i in range(36)]
+    frames += [dark] * 36
+    result = describe(write_video(tmp_path / "arc.mp4", frames, fps))
+    assert result.cuts_s == pytest.approx([3.0, 6.0], abs=1.5 / fps)
+    energies = [s.energy for s in result.sections]
+    assert [s.label for s in result.sections] == ["intro", "climax", "outro"]
+    assert energies[2] < energies[1] - 0.3, energies
+    assert energies[2] < result.attributes.energy - 0.15, (energies, result.attributes.energy)
+    evidence = next(e for e in result.evidence if e.attribute == "sections")
+    assert evidence.features["section2_motion_level"] > evidence.features["section3_motion_level"]
+    assert evidence.features["section3_brightness"] < evidence.features["brightness"]
+
+
+def test_darker_sections_are_calmer_at_equal_motion() -> None:
+    from vmb_agent.describe.model import video_sections
+
+    brightness = {0.0: 0.7, 4.0: 0.2, 8.0: 0.5}
+    sections, curve = video_sections(
+        12.0, [4.0, 8.0], 0.5, lambda a, b: 0.004, 0.5, lambda a, b: brightness[a], 0.47
+    )
+    energies = [s.energy for s in sections]
+    assert energies[1] < energies[2] < energies[0], energies
+    assert sections[0].label == "climax"
+    assert curve[0].value > curve[2].value > curve[1].value
+    assert curve[1].brightness == 0.2 and curve[1].motion_level == pytest.approx(0.5)
+
+
+def test_cuts_are_frame_exact_when_frames_between_analysed_ones_are_skipped(
+    tmp_path: Path,
+) -> None:
+    """At 30 fps only every other frame is measured; a cut on a skipped frame is still found at
+    its own frame, and a one-frame flash is still no cut."""
+    from test_describe_helpers import scene, write_video
+
+    shots = [scene(20 + k)[:, :192] for k in range(3)]
+    frames = [shots[0]] * 31 + [shots[1]] * 30 + [shots[2]] * 29
+    result = describe(write_video(tmp_path / "odd.mp4", frames, fps=30))
+    assert result.cuts_s == pytest.approx([31 / 30, 61 / 30], abs=1e-3)
+    for flash_at in (40, 41):
+        white = shots[0] * 0 + 250
+        flashed = [white if i == flash_at else shots[0] for i in range(90)]
+        assert (
+            describe(write_video(tmp_path / f"flash{flash_at}.mp4", flashed, fps=30)).cuts_s == []
+        )

@@ -6,12 +6,17 @@ copy, videos in one streaming pass (``video.py``); ``model.py`` maps the measure
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from vmb_agent.describe.media import MediaSource
 from vmb_agent.describe.model import (
     AROUSAL_WEIGHTS,
+    SECTION_BRIGHTNESS_WEIGHT,
+    SECTION_MOTION_WEIGHT,
     VALENCE_WEIGHTS,
     VIDEO_ENERGY_WEIGHTS,
     Mapping,
+    SectionCurve,
     map_attributes,
     motion_level,
     pace_level,
@@ -21,7 +26,10 @@ from vmb_agent.describe.model import (
 )
 from vmb_agent.describe.prose import compose
 from vmb_agent.describe.text import parse_text_attributes
-from vmb_agent.types import Evidence, MusicDescription, SourceInfo
+from vmb_agent.types import Evidence, MusicDescription, Section, SourceInfo
+
+if TYPE_CHECKING:  # pragma: no cover
+    from vmb_agent.describe.video import VideoAnalysis
 
 VALENCE_RULE = (
     "logistic(" + " + ".join(f"{w:g} z({n})" for n, w in VALENCE_WEIGHTS.items()) + ") "
@@ -121,23 +129,17 @@ class AnalysisDescriber:
             + (f" (capped at {MAX_MUSIC_S:g} s)" if video.duration_s > MAX_MUSIC_S else ""),
             context=context,
         )
-        sections = video_sections(
-            music_s, video.cuts_s, mapping.attributes.energy, video.motion_between, motion
+        sections, curve = video_sections(
+            music_s,
+            video.cuts_s,
+            mapping.attributes.energy,
+            video.motion_between,
+            motion,
+            video.brightness_between,
+            video.mean_brightness(),
         )
         mapping.sections = sections
-        mapping.evidence.append(
-            Evidence(
-                attribute="sections",
-                value=", ".join(s.label for s in sections),
-                features={
-                    "cuts": float(len(video.cuts_s)),
-                    "duration_s": round(video.duration_s, 3),
-                    "motion_level": round(motion, 4),
-                },
-                rule="boundaries at cuts leaving >= 2 s on both sides, long shots split evenly; "
-                "section energy follows local motion (Eitan & Granot 2006); peak -> climax",
-            )
-        )
+        mapping.evidence.append(_sections_evidence(sections, curve, video, motion))
         features = {
             **colour.as_dict(),
             "motion": round(mean_motion, 5),
@@ -211,3 +213,28 @@ class AnalysisDescriber:
             features=features,
             palette=palette,
         )
+
+
+def _sections_evidence(
+    sections: list[Section], curve: list[SectionCurve], video: VideoAnalysis, motion: float
+) -> Evidence:
+    """The sections and the measured curve behind them: per section its motion level, mean
+    brightness and the offset they give its energy."""
+    features = {
+        "cuts": float(len(video.cuts_s)),
+        "duration_s": round(video.duration_s, 3),
+        "motion_level": round(motion, 4),
+        "brightness": round(video.mean_brightness(), 4),
+    }
+    for number, point in enumerate(curve, start=1):
+        features[f"section{number}_motion_level"] = point.motion_level
+        features[f"section{number}_brightness"] = point.brightness
+        features[f"section{number}_curve"] = point.value
+    rule = (
+        "boundaries at cuts leaving >= 2 s on both sides, long shots split evenly; section "
+        f"energy = energy + {SECTION_MOTION_WEIGHT:g} x (local - global motion level) + "
+        f"{SECTION_BRIGHTNESS_WEIGHT:g} x (local - global brightness) (Eitan & Granot 2006; "
+        "Palmer et al. 2013); the peak of that curve -> climax"
+    )
+    value = ", ".join(f"{s.label} {s.energy:.2f}" for s in sections)
+    return Evidence(attribute="sections", value=value, features=features, rule=rule)

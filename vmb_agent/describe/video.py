@@ -1,35 +1,57 @@
-"""Reading videos: one streaming pass that measures colour, motion and shot cuts.
+"""Reading videos: one streaming pass that measures colour, brightness, motion and shot cuts.
 
-Frames are decoded with PyAV (FFmpeg) and never kept: each decoded frame is reduced on the spot
-to a tiny luma image (about 80 pixels wide, taken straight from the Y plane) and a few numbers, so
-memory does not grow with the video's length. Two things keep the pass fast:
+Frames are decoded with PyAV (FFmpeg) and never kept: each analysed frame is reduced on the spot
+to a tiny luma + chroma image (about 80 pixels wide, sampled straight from the YUV planes) and a
+32-bin histogram, so memory does not grow with the video's length. What keeps the pass fast:
 
 * the decoder skips non-reference frames (``skip_frame="NONREF"``: B-frames in most H.264/HEVC
   files), which halves decoding work and still leaves 10+ frames per second to analyse;
-* colour features are measured on a frame only every :data:`COLOUR_STEP_S` seconds.
+* at most ~15 frames a second are analysed (:data:`ANALYSIS_STEP_S`); the frames in between are
+  only held, and measured when a cut shows up, so cut times stay exact to the frame;
+* decoding runs in this thread unless a core is spare: frame threads cost extra CPU per frame;
+* motion is measured on :data:`CHUNK_FRAMES` tiny images at a time (numpy's per-call overhead
+  is paid per chunk), and colour features on at most :data:`COLOUR_FRAMES` frames.
 
 Motion energy is frame differencing on the tiny luma image (changes below a noise floor ignored),
-scaled to a 1/30 s frame interval.
+scaled to a 1/30 s frame interval; brightness is the tiny luma image's mean.
 A shot cut is a frame whose luma + chroma histogram differs sharply from the previous frame's and
 stands out from its neighbours (an adaptive threshold), so fast motion inside a shot is not a cut;
-a jump that returns on the next frame is a flash, not a cut.
+a jump that returns on the next analysed frame is a flash, not a cut.
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
 
-from vmb_agent.describe.features import ColourFeatures, colour_features, dominant_palette
+from vmb_agent.describe.features import (
+    LUMA,
+    ColourFeatures,
+    colour_features,
+    dominant_palette,
+)
+from vmb_agent.describe.media import open_media
 from vmb_agent.errors import InputError
 from vmb_agent.rendering.video import declared_duration, is_cover_art, no_video_message
 
 TINY_WIDTH = 80
 COLOUR_WIDTH = 160
+#: Colour frames are at least this far apart ...
 COLOUR_STEP_S = 0.5
-MAX_COLOUR_FRAMES = 240
+#: ... and about this many are spread over a video (each costs ~4 ms; the features are averaged:
+#: 48 of a 60 s clip read brightness and saturation within 0.005 of 120 samples, warmth 0.015).
+COLOUR_FRAMES = 48
+MAX_COLOUR_FRAMES = 240  # when the length is unknown: decimate once this many are kept
+CHUNK_FRAMES = 32
+#: Frames closer than this to the last analysed one are held, not measured: motion needs no
+#: more than ~15 frames a second. When a cut shows between two analysed frames, the held
+#: frames are measured to find its exact frame.
+ANALYSIS_STEP_S = 1.0 / 15.0
+MAX_HELD_FRAMES = 3  # so at least every 4th frame is analysed (and little memory is held)
 #: A cut needs this histogram distance (0..1) ...
 CUT_MIN_DISTANCE = 0.30
 #: ... and this many times the median distance of the frames around it.
@@ -39,6 +61,8 @@ MIN_SHOT_S = 0.4
 #: Luma changes below this (film grain, sensor and compression noise) are not motion.
 NOISE_FLOOR = 0.015
 MAX_PIXELS = 40_000_000  # 8K UHD is 33 MP
+DECODE_THREADS = 0  # 0: one fewer than the cores this process may use (at most 8)
+_BT709, _UNSPECIFIED, _BT601 = 1, 2, (5, 6)  # FFmpeg AVColorSpace codes
 _PLANAR_8BIT = {
     "yuv420p": (2, 2), "yuvj420p": (2, 2), "yuv422p": (2, 1), "yuvj422p": (2, 1),
     "yuv444p": (1, 1), "yuvj444p": (1, 1), "yuv411p": (4, 1), "yuv440p": (1, 2),
@@ -58,6 +82,7 @@ class VideoAnalysis:
     times_s: np.ndarray  # time of each analysed frame
     motion: np.ndarray  # motion energy at each analysed frame (luma difference per 1/30 s)
     cut_distance: np.ndarray  # histogram distance to the previous analysed frame
+    brightness: np.ndarray = field(default_factory=lambda: np.zeros(0))  # mean luma, 0..1
     cuts_s: list[float] = field(default_factory=list)
     frames_analysed: int = 0
 
@@ -73,14 +98,27 @@ class VideoAnalysis:
         return float(self.motion[keep].mean()) if keep.any() else 0.0
 
     def _at_cut(self) -> np.ndarray:
-        """Which analysed frames are the first frames after a cut (their difference is the cut,
-        not motion)."""
-        return np.isin(np.round(self.times_s, 3), np.asarray(self.cuts_s))
+        """Which analysed frames are the first ones at or after a cut (their difference is the
+        cut, not motion)."""
+        at = np.zeros(self.times_s.size, dtype=bool)
+        first = np.searchsorted(self.times_s, np.asarray(self.cuts_s, dtype=float) - 1e-3)
+        at[first[first < at.size]] = True
+        return at
 
     def motion_between(self, start_s: float, end_s: float) -> float:
         """Mean motion energy inside ``[start_s, end_s)``; the global mean if nothing is there."""
         inside = (self.times_s >= start_s + 1e-3) & (self.times_s < end_s) & ~self._at_cut()
         return float(self.motion[inside].mean()) if inside.any() else self.mean_motion()
+
+    def mean_brightness(self) -> float:
+        return float(self.brightness.mean()) if self.brightness.size else 0.0
+
+    def brightness_between(self, start_s: float, end_s: float) -> float:
+        """Mean luma (0..1) of the frames inside ``[start_s, end_s)``; the global mean if none."""
+        inside = (self.times_s >= start_s - 1e-3) & (self.times_s < end_s)
+        if not inside.any() or self.brightness.size != self.times_s.size:
+            return self.mean_brightness()
+        return float(self.brightness[inside].mean())
 
 
 def analyse_video(path: Path, shown: str | None = None) -> VideoAnalysis:
@@ -89,7 +127,7 @@ def analyse_video(path: Path, shown: str | None = None) -> VideoAnalysis:
 
     shown = shown or str(path)
     try:
-        container = av.open(str(path), mode="r", metadata_errors="ignore")
+        container = open_media(path, kinds=("video",), shown=shown, metadata_errors="ignore")
     except (av.error.FFmpegError, OSError, ValueError, UnicodeDecodeError) as exc:
         raise InputError(
             f"cannot open video {shown!r}: it is corrupt, truncated or not a video "
@@ -110,10 +148,13 @@ def analyse_video(path: Path, shown: str | None = None) -> VideoAnalysis:
         fps = float(stream.average_rate or stream.guessed_rate or 0) or 30.0
         declared = declared_duration(container, stream)
         stream.thread_type = "AUTO"
+        # Decoding threads cost extra CPU per frame (cheap frames can take twice the CPU); they
+        # pay only with a core to spare for the analysis, which runs in this thread.
+        stream.codec_context.thread_count = DECODE_THREADS or max(1, min(_cores() - 1, 8))
         stream.codec_context.skip_frame = "NONREF"
         # The deblocking filter only polishes pixels we average away; skipping it saves ~20 %.
         stream.codec_context.options = {"skip_loop_filter": "all"}
-        pass_ = _Pass(fps)
+        pass_ = _Pass(fps, declared)
         try:
             for frame in container.decode(stream):
                 pass_.add(frame)
@@ -125,7 +166,7 @@ def analyse_video(path: Path, shown: str | None = None) -> VideoAnalysis:
             # A damaged tail: keep what was decoded (checked against the duration below).
     if pass_.count == 0:
         raise InputError(f"video {shown!r} has no decodable frames.")
-    last = pass_.times[-1] + 1.0 / fps
+    last = pass_.last_time + 1.0 / fps
     if declared and last < 0.5 * declared - 1.0:
         raise InputError(
             f"video {shown!r} is truncated or damaged: frames stop at {last:.1f} s of a declared "
@@ -137,71 +178,130 @@ def analyse_video(path: Path, shown: str | None = None) -> VideoAnalysis:
 
 
 class _Pass:
-    """Accumulates per-frame numbers; holds only the previous tiny frame and a capped set of
-    colour thumbnails."""
+    """Accumulates per-frame numbers. Holds one chunk of tiny luma images, the frames decoded
+    since the last analysed one, the last two histograms and a capped set of colour thumbnails.
+    """
 
-    def __init__(self, fps: float) -> None:
+    def __init__(self, fps: float, duration_s: float | None = None) -> None:
         self.fps = fps
-        self.count = 0
+        self.count = 0  # frames decoded
+        self.analysed = 0
         self.width = 0
         self.height = 0
-        self.times: list[float] = []
-        self.motion: list[float] = []
-        self.distance: list[float] = []
-        self.skip_distance: list[float] = []  # to the frame two back: tells flashes from cuts
+        self.last_time = -np.inf
+        self.colour_step = max(COLOUR_STEP_S, (duration_s or 0.0) / COLOUR_FRAMES)
         self.colour_frames: list[np.ndarray] = []
         self.colour_stride = 1  # keep every n-th colour sample (doubles when the cap is hit)
         self.colour_seen = 0
         self.next_colour_t = 0.0
-        self._prev_luma: np.ndarray | None = None
-        self._prev_hist: np.ndarray | None = None
-        self._prev2_hist: np.ndarray | None = None
+        self._colour_layout: _Layout | None = None
+        self._layout: _Layout | None = None
+        self._held: list[tuple[float, object]] = []  # decoded since the last analysed frame
+        self._hists: list[np.ndarray] = []  # of the last two analysed frames
+        self._luma: list[np.ndarray] = []  # analysed tiny luma images waiting for motion ...
+        self._times: list[float] = []  # ... and their times
+        self._analysed_t = -np.inf
+        self._numbers: dict[str, list[float]] = {"distance": [], "skip": [], "cut_time": []}
+        self._parts: list[dict[str, np.ndarray]] = []  # times, motion and brightness per chunk
+        self._prev_luma: np.ndarray | None = None  # tiny luma of the last measured frame
         self._prev_t = 0.0
 
     def add(self, frame: object) -> None:
         t = frame.time  # type: ignore[attr-defined]
         t = float(t) if t is not None else self.count / self.fps
-        if self.times and t <= self.times[-1]:
+        if t <= self.last_time:
             return  # out-of-order or duplicate timestamps carry nothing new
-        luma, u, v, _ = _tiny_yuv(frame, TINY_WIDTH)
-        self.width, self.height = frame.width, frame.height  # type: ignore[attr-defined]
-        hist = _histogram(luma, u, v)
-        if self._prev_luma is None or self._prev_hist is None:
-            motion, distance = 0.0, 0.0
-        else:
-            dt = max(t - self._prev_t, 1.0 / 60.0)
-            diff = float(np.maximum(np.abs(luma - self._prev_luma) - NOISE_FLOOR, 0.0).mean())
-            motion = diff / (dt * 30.0) if dt > 1.0 / 30.0 else diff
-            distance = _hist_distance(hist, self._prev_hist)
-        self.times.append(t)
-        self.motion.append(motion)
-        self.distance.append(distance)
-        self.skip_distance.append(
-            _hist_distance(hist, self._prev2_hist) if self._prev2_hist is not None else 0.0
-        )
-        if t >= self.next_colour_t:
-            # Colour and texture want a little more detail than motion does.
-            self._add_colour(_yuv_to_rgb(*_tiny_yuv(frame, COLOUR_WIDTH), frame))
-            self.next_colour_t = t + COLOUR_STEP_S
-        self._prev2_hist = self._prev_hist
-        self._prev_luma, self._prev_hist, self._prev_t = luma, hist, t
+        self.last_time = t
         self.count += 1
+        self.width, self.height = frame.width, frame.height  # type: ignore[attr-defined]
+        if t >= self.next_colour_t:
+            self._add_colour(frame)
+            self.next_colour_t = t + self.colour_step
+        layout = self._layout
+        if layout is not None and layout.fits(frame):
+            soon = t - self._analysed_t < ANALYSIS_STEP_S - 1e-4
+            if soon and len(self._held) < MAX_HELD_FRAMES:
+                self._held.append((t, frame))  # kept only until the next analysed frame
+                return
+        if layout is None or not layout.fits(frame):  # the first frame, or a new frame size
+            self._measure_motion()
+            self._held.clear()
+            self._layout = layout = _Layout(frame, TINY_WIDTH)
+        self._analyse(frame, t, layout)
 
-    def _add_colour(self, rgb: np.ndarray) -> None:
+    def _analyse(self, frame: object, t: float, layout: _Layout) -> None:
+        luma, hist = layout.measure(frame)
+        distance = _hist_distances(hist, self._hists[-1]) if self._hists else 0.0
+        cut_time = t
+        if distance >= CUT_MIN_DISTANCE and self._held:
+            cut_time = self._exact_jump(hist, t, layout)
+        self._numbers["distance"].append(float(distance))
+        skip = _hist_distances(hist, self._hists[-2]) if len(self._hists) > 1 else 0.0
+        self._numbers["skip"].append(float(skip))
+        self._numbers["cut_time"].append(cut_time)
+        self._hists = [*self._hists[-1:], hist]
+        self._held.clear()
+        self._luma.append(luma)
+        self._times.append(t)
+        self._analysed_t = t
+        self.analysed += 1
+        if len(self._luma) == CHUNK_FRAMES:
+            self._measure_motion()
+
+    def _exact_jump(self, hist: np.ndarray, t: float, layout: _Layout) -> float:
+        """The time of the biggest histogram jump between the last analysed frame and this one,
+        through the frames held in between: a cut's exact frame."""
+        hists = [self._hists[-1], *[layout.measure(f)[1] for _, f in self._held], hist]
+        jumps = [_hist_distances(b, a) for a, b in pairwise(hists)]
+        times = [*[held_t for held_t, _ in self._held], t]
+        return times[int(np.argmax(jumps))]
+
+    def _add_colour(self, frame: object) -> None:
         self.colour_seen += 1
         if (self.colour_seen - 1) % self.colour_stride:
             return
-        self.colour_frames.append(rgb)
+        if self._colour_layout is None or not self._colour_layout.fits(frame):
+            # Colour and texture want a little more detail than motion does.
+            self._colour_layout = _Layout(frame, COLOUR_WIDTH)
+        tiny = self._colour_layout.tiny(frame)
+        self.colour_frames.append(_yuv_to_rgb(*tiny, self._colour_layout.planar, frame))
         if len(self.colour_frames) >= MAX_COLOUR_FRAMES:
             # Deterministic decimation: keep every other sample and halve the rate from now on.
             self.colour_frames = self.colour_frames[::2]
             self.colour_stride *= 2
 
+    def _measure_motion(self) -> None:
+        """Motion and brightness of the waiting tiny luma images, all at once: mean luma change
+        above the noise floor from each frame's predecessor, per 1/30 s."""
+        if not self._luma:
+            return
+        luma, times = np.stack(self._luma), np.asarray(self._times)
+        fresh = self._prev_luma is None or self._prev_luma.shape != luma.shape[1:]
+        before = luma[:1] if fresh else self._prev_luma[None]  # type: ignore[index]
+        previous = np.concatenate([before, luma[:-1]])
+        diff = np.maximum(np.abs(luma - previous) - NOISE_FLOOR, 0.0).mean(axis=(1, 2))
+        dt = np.maximum(np.diff(times, prepend=times[0] if fresh else self._prev_t), 1.0 / 60.0)
+        # Frames further apart than 1/30 s are scaled back to one interval.
+        motion = np.where(dt > 1.0 / 30.0, diff / (dt * 30.0), diff)
+        brightness = luma.mean(axis=(1, 2))
+        self._parts.append({"times": times, "motion": motion, "brightness": brightness})
+        self._prev_luma, self._prev_t = luma[-1], float(times[-1])
+        self._luma, self._times = [], []
+
     def finish(self, *, width: int, height: int, duration_s: float, fps: float) -> VideoAnalysis:
-        times = np.asarray(self.times)
-        distance = np.asarray(self.distance)
-        motion = np.asarray(self.motion)
-        cuts = detect_cuts(times, distance, np.asarray(self.skip_distance))
+        self._measure_motion()
+
+        def joined(name: str) -> np.ndarray:
+            return np.concatenate([part[name] for part in self._parts]).astype(np.float64)
+
+        times = joined("times")
+        distance = np.asarray(self._numbers["distance"])
+        cuts = detect_cuts(
+            times,
+            distance,
+            np.asarray(self._numbers["skip"]),
+            np.asarray(self._numbers["cut_time"]),
+        )
         # The palette needs only ~60k pixels; more makes median cut slow for no gain.
         stacked = np.concatenate(self.colour_frames, axis=0)
         stacked = stacked[:: max(1, stacked.shape[0] * stacked.shape[1] // 60_000)]
@@ -214,22 +314,29 @@ class _Pass:
             colour=features,
             palette=dominant_palette(stacked),
             times_s=times,
-            motion=motion,
+            motion=joined("motion"),
             cut_distance=distance,
+            brightness=joined("brightness"),
             cuts_s=cuts,
-            frames_analysed=self.count,
+            frames_analysed=self.analysed,
         )
 
 
 def detect_cuts(
-    times: np.ndarray, distance: np.ndarray, skip_distance: np.ndarray | None = None
+    times: np.ndarray,
+    distance: np.ndarray,
+    skip_distance: np.ndarray | None = None,
+    exact_times: np.ndarray | None = None,
 ) -> list[float]:
     """Times of hard cuts: histogram jumps that are large in absolute terms and large relative
     to the median jump within ``CUT_WINDOW_S`` around them (so a flicker or fast pan is not one).
 
     ``skip_distance[i]`` is frame i's distance to frame i-2: when the frame after a jump looks
     like the frame before it again, the jump was a flash (a strobe, a camera flash), not a cut.
+    ``exact_times[i]`` is the time of the frame, between analysed frames i-1 and i, where the
+    jump happened (``times[i]`` when none was skipped).
     """
+    exact = times if exact_times is None else exact_times
     cuts: list[float] = []
     flash_return = -1  # index of the jump back out of a flash
     for i in range(1, distance.size):
@@ -247,67 +354,138 @@ def detect_cuts(
         local = float(np.median(distance[window])) if window.any() else 0.0
         if distance[i] < CUT_CONTRAST * local + 0.05:
             continue
-        if cuts and times[i] - cuts[-1] < MIN_SHOT_S:
+        if cuts and exact[i] - cuts[-1] < MIN_SHOT_S:
             continue
-        cuts.append(round(float(times[i]), 3))
+        cuts.append(round(float(exact[i]), 3))
     return cuts
 
 
-def _tiny_yuv(frame: object, target_width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool]:
-    """Luma and chroma of a frame at about ``target_width`` pixels wide, as float32 in [0, 1]
-    (chroma centred on 0). Planar 8-bit YUV is read straight from the planes (no scaling pass);
-    other pixel formats go through FFmpeg's scaler."""
-    width, height = frame.width, frame.height  # type: ignore[attr-defined]
-    step = max(1, round(width / target_width))
-    name = frame.format.name  # type: ignore[attr-defined]
-    if name in _PLANAR_8BIT:
+class _Layout:
+    """Which pixels make the tiny image of frames of one size and pixel format.
+
+    Planar 8-bit YUV is read straight from the planes (no scaling pass): luma is sampled every
+    ``sample`` pixels and averaged over ``factor`` x ``factor`` blocks (averaging keeps fine
+    detail from aliasing into false motion; sampling first keeps the cost low), and chroma is
+    taken at the centre of each luma block, so every pixel keeps its own colour whatever the
+    step and the chroma subsampling. Other pixel formats go through FFmpeg's scaler."""
+
+    def __init__(self, frame: object, target_width: int) -> None:
+        width, height = frame.width, frame.height  # type: ignore[attr-defined]
+        name = frame.format.name  # type: ignore[attr-defined]
+        self.key = (width, height, name, getattr(frame, "color_range", 0))
+        step = max(1, round(width / target_width))
+        self.sample = max(1, step // 4)
+        self.factor = max(1, step // self.sample)
+        self.height = height
+        self.rows = -(-height // self.sample) // self.factor
+        self.cols = -(-width // self.sample) // self.factor
+        self.planar = name in _PLANAR_8BIT and self.rows > 0 and self.cols > 0
+        if not self.planar:
+            self.factor, self.rows, self.cols = 1, max(1, height // step), max(1, width // step)
+            return
         cx, cy = _PLANAR_8BIT[name]
+        block = self.sample * self.factor
+        self.chroma_height = -(-height // cy)
+        rows = (np.arange(self.rows) * block + block // 2) // cy
+        cols = (np.arange(self.cols) * block + block // 2) // cx
+        self.chroma_rows = np.minimum(rows, self.chroma_height - 1)
+        self.chroma_cols = np.minimum(cols, -(-width // cx) - 1)
+        # The sampled luma rows, whole (up to the last sampled column): copying rows and then
+        # picking columns is ~2.5x faster than one strided copy out of a freshly decoded frame.
+        self._rows = np.empty(
+            (self.rows * self.factor, (self.cols * self.factor - 1) * self.sample + 1), np.uint8
+        )
+        # Tables from a block's sum and a chroma code to its value and histogram bin: one
+        # take() per frame instead of a chain of float operations.
+        full_range = name.startswith("yuvj") or self.key[3] == 2
+        offset, luma_scale, chroma_scale = (
+            (0.0, 255.0, 255.0) if full_range else (16.0, 219.0, 224.0)
+        )
+        sums = np.arange(self.factor * self.factor * 255 + 1, dtype=np.float32)
+        self.luma_of_sum = (sums / float(self.factor * self.factor) - offset) / luma_scale
+        self.chroma_of_code = (np.arange(256, dtype=np.float32) - 128.0) / chroma_scale
+        self.luma_key, self.u_key, self.v_key = _bin_keys(
+            self.luma_of_sum, self.chroma_of_code, self.chroma_of_code
+        )
+        self._chroma_index: dict[int, np.ndarray] = {}  # flat chroma positions by line size
+
+    def fits(self, frame: object) -> bool:
+        return self.key == (
+            frame.width,  # type: ignore[attr-defined]
+            frame.height,  # type: ignore[attr-defined]
+            frame.format.name,  # type: ignore[attr-defined]
+            getattr(frame, "color_range", 0),
+        )
+
+    def read(self, frame: object, luma: np.ndarray, u: np.ndarray, v: np.ndarray) -> None:
+        """Copy a planar frame's sampled pixels (uint8) into ``luma``, ``u`` and ``v``."""
         planes = frame.planes  # type: ignore[attr-defined]
-        chroma_rows, chroma_step = -(-height // cy), (max(1, step // cy), max(1, step // cx))
-        y = _block_mean(_plane(planes[0], height)[:height, :width], step)
-        u = _plane(planes[1], chroma_rows)[:: chroma_step[0], :: chroma_step[1]]
-        v = _plane(planes[2], chroma_rows)[:: chroma_step[0], :: chroma_step[1]]
-        rows, cols = min(y.shape[0], u.shape[0]), min(y.shape[1], u.shape[1])
-        y = y[:rows, :cols].astype(np.float32)
-        u = u[:rows, :cols].astype(np.float32)
-        v = v[:rows, :cols].astype(np.float32)
-        full_range = name.startswith("yuvj") or getattr(frame, "color_range", 0) == 2
-        if full_range:
-            return y / 255.0, (u - 128.0) / 255.0, (v - 128.0) / 255.0, True
-        return (y - 16.0) / 219.0, (u - 128.0) / 224.0, (v - 128.0) / 224.0, True
-    rgb = (
-        frame.to_ndarray(  # type: ignore[attr-defined]
-            format="rgb24", width=max(1, width // step), height=max(1, height // step)
-        ).astype(np.float32)
-        / 255.0
-    )
-    from vmb_agent.describe.features import LUMA
+        rows = self._rows
+        rows[...] = _plane(planes[0], self.height)[:: self.sample][: rows.shape[0], : rows.shape[1]]
+        luma[...] = rows[:, :: self.sample]
+        for plane, out in ((planes[1], u), (planes[2], v)):
+            line = plane.line_size
+            if line not in self._chroma_index:
+                self._chroma_index[line] = self.chroma_rows[:, None] * line + self.chroma_cols
+            chroma = np.frombuffer(plane, dtype=np.uint8)  # type: ignore[call-overload]
+            chroma.take(self._chroma_index[line], out=out, mode="clip")
 
-    luma = rgb @ LUMA
-    return luma, rgb[..., 2] - luma, rgb[..., 0] - luma, False
+    def tiny(self, frame: object) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """One frame's tiny luma and chroma as float32. Planar: Y in [0, 1], U and V centred on
+        0; other formats (through the scaler): luma, B - luma and R - luma."""
+        if not self.planar:
+            rgb = frame.to_ndarray(  # type: ignore[attr-defined]
+                format="rgb24", width=self.cols, height=self.rows
+            ).astype(np.float32) / np.float32(255.0)
+            luma = rgb @ LUMA
+            return luma, rgb[..., 2] - luma, rgb[..., 0] - luma
+        sums, u, v = self._sums(frame)
+        return (
+            self.luma_of_sum.take(sums),
+            self.chroma_of_code.take(u),
+            self.chroma_of_code.take(v),
+        )
+
+    def measure(self, frame: object) -> tuple[np.ndarray, np.ndarray]:
+        """A frame's tiny luma image (float32, 0..1) and its 32-bin histogram."""
+        if not self.planar:
+            luma, u, v = self.tiny(frame)
+            return luma, _histograms(np.stack(_bin_keys(luma, u, v))[:, None])[0]
+        sums, u, v = self._sums(frame)
+        keys = np.empty((3, 1, *sums.shape), np.uint16)
+        self.luma_key.take(sums, out=keys[0, 0], mode="clip")
+        self.u_key.take(u, out=keys[1, 0], mode="clip")
+        self.v_key.take(v, out=keys[2, 0], mode="clip")
+        return self.luma_of_sum.take(sums), _histograms(keys)[0]
+
+    def _sums(self, frame: object) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Block sums of a planar frame's sampled luma (uint16) and its chroma codes."""
+        sampled = np.empty((1, self.rows * self.factor, self.cols * self.factor), np.uint8)
+        u, v = np.empty((2, self.rows, self.cols), np.uint8)
+        self.read(frame, sampled[0], u, v)
+        return _block_sum(sampled, self.factor)[0], u, v
 
 
-def _block_mean(plane: np.ndarray, step: int) -> np.ndarray:
-    """Shrink a uint8 plane by ``step``: sample every ``step // 4`` pixels, then average 4x4
-    (or smaller) blocks. Averaging keeps fine detail from aliasing into false motion; sampling
-    first keeps the cost at a fraction of a millisecond."""
-    sample = max(1, step // 4)
-    factor = max(1, step // sample)
-    sub = plane[::sample, ::sample]
-    rows, cols = sub.shape[0] // factor * factor, sub.shape[1] // factor * factor
-    sub = sub[:rows, :cols].astype(np.float32)
-    total = np.zeros((rows // factor, cols // factor), dtype=np.float32)
-    for dy in range(factor):  # strided adds: far faster than mean() over reshaped axes
-        for dx in range(factor):
-            total += sub[dy::factor, dx::factor]
-    return total / float(factor * factor)
+def _block_sum(pixels: np.ndarray, factor: int) -> np.ndarray:
+    """Sums of ``factor`` x ``factor`` blocks of uint8 frames ``(n, rows, cols)``, as uint16.
+    Adding strided views (rows, then columns) is far faster than sum() over reshaped axes."""
+    n, height, width = pixels.shape
+    rows = pixels.reshape(n, height // factor, factor, width)
+    total = rows[:, :, 0].astype(np.uint16)
+    for k in range(1, factor):
+        total += rows[:, :, k]
+    columns = total.reshape(n, height // factor, width // factor, factor)
+    out = columns[..., 0].copy()
+    for k in range(1, factor):
+        out += columns[..., k]
+    return out
 
 
 def _plane(plane: object, rows: int) -> np.ndarray:
     line = plane.line_size  # type: ignore[attr-defined]
     data = np.frombuffer(plane, dtype=np.uint8)  # type: ignore[call-overload]
     rows = min(rows, data.size // line)
-    return data[: rows * line].reshape(rows, line)  # a view: only the strided pixels get copied
+    return data[: rows * line].reshape(rows, line)  # a view: only the sampled pixels get copied
 
 
 def _yuv_to_rgb(
@@ -320,7 +498,10 @@ def _yuv_to_rgb(
         green = (luma - 0.2126 * red - 0.0722 * blue) / 0.7152
         return np.clip(np.stack([red, green, blue], axis=-1), 0.0, 1.0)
     height = frame.height  # type: ignore[attr-defined]
-    if height >= 720:  # BT.709 for HD, BT.601 for SD (the usual convention)
+    tagged = getattr(frame, "colorspace", _UNSPECIFIED)
+    # The file's own matrix tag when it has one; untagged: BT.709 for HD, BT.601 for SD (the
+    # convention players follow).
+    if tagged == _BT709 or (tagged not in _BT601 and height >= 720):
         kr, kb = 0.2126, 0.0722
     else:
         kr, kb = 0.299, 0.114
@@ -331,18 +512,34 @@ def _yuv_to_rgb(
     return np.clip(np.stack([red, green, blue], axis=-1), 0.0, 1.0).astype(np.float32)
 
 
-def _histogram(luma: np.ndarray, u: np.ndarray, v: np.ndarray) -> np.ndarray:
-    """Normalised 16-bin luma + 8-bin U + 8-bin V histograms, concatenated (each sums to 1)."""
-    n = luma.size or 1
-    y_bins = np.bincount(np.clip(luma * 16, 0, 15).astype(np.int64).ravel(), minlength=16)
-    u_bins = np.bincount(np.clip((u + 0.5) * 8, 0, 7).astype(np.int64).ravel(), minlength=8)
-    v_bins = np.bincount(np.clip((v + 0.5) * 8, 0, 7).astype(np.int64).ravel(), minlength=8)
-    return np.concatenate([y_bins, u_bins, v_bins]).astype(np.float32) / n
+def _bin_keys(
+    luma: np.ndarray, u: np.ndarray, v: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Histogram bin numbers as uint16: luma (0..1) in 16 bins numbered 0-15, U and V
+    (-0.5..0.5) in 8 bins each, numbered 16-23 and 24-31."""
+    return (
+        np.clip(luma * 16, 0, 15).astype(np.uint16),
+        np.clip((u + 0.5) * 8, 0, 7).astype(np.uint16) + np.uint16(16),
+        np.clip((v + 0.5) * 8, 0, 7).astype(np.uint16) + np.uint16(24),
+    )
 
 
-def _hist_distance(a: np.ndarray, b: np.ndarray) -> float:
-    """Half the L1 distance of two concatenated histograms, averaged over the three: 0..1."""
-    return 0.5 * float(np.abs(a - b).sum()) / 3.0
+def _histograms(keys: np.ndarray) -> np.ndarray:
+    """Per frame: normalised 16-bin luma + 8-bin U + 8-bin V histograms, concatenated (each
+    sums to 1), shape ``(frames, 32)``, from bin numbers ``(3, frames, ...)`` (see
+    :func:`_bin_keys`); one bincount for all frames."""
+    n = keys.shape[1]
+    keys = keys + (np.arange(n, dtype=np.uint16) * np.uint16(32)).reshape(
+        1, n, *[1] * (keys.ndim - 2)
+    )
+    counts = np.bincount(keys.ravel(), minlength=32 * n)
+    return counts.reshape(n, 32).astype(np.float32) / float(keys[0, 0].size or 1)
+
+
+def _hist_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Half the L1 distance of concatenated histograms (last axis), averaged over the three:
+    0..1."""
+    return 0.5 * np.abs(a - b).sum(axis=-1) / 3.0
 
 
 def _mean_features(items: list[ColourFeatures]) -> ColourFeatures:
@@ -365,6 +562,13 @@ def _mean_features(items: list[ColourFeatures]) -> ColourFeatures:
         hue_deg=float(np.degrees(np.arctan2(y, x)) % 360.0),
         hue_strength=float(np.hypot(x, y)),
     )
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not on Linux
+        return os.cpu_count() or 1
 
 
 def _first_line(exc: BaseException) -> str:
