@@ -380,7 +380,7 @@ def test_client_roots_extend_the_allowed_roots(tmp_path: Path, media: dict[str, 
     elsewhere.mkdir()
     image = elsewhere / "photo.png"
     image.write_bytes(media["image"].read_bytes())
-    env = server_env(tmp_path / "home", media["image"].parent)
+    env = server_env(tmp_path / "home", media["image"].parent, VMB_TRUST_CLIENT_ROOTS="1")
 
     async def list_roots(context: Any) -> mcp_types.ListRootsResult:
         return mcp_types.ListRootsResult(roots=[mcp_types.Root(uri=elsewhere.as_uri(), name="p")])

@@ -1,7 +1,10 @@
 """Settings from the environment (``VMB_`` prefix); CLI flags override them.
 
     VMB_HOME            library database + outputs (default: a per-user data dir)
-    VMB_ALLOWED_ROOTS   where tools may read and write, separated by os.pathsep (':' on Unix)
+    VMB_ALLOWED_ROOTS   where tools may read and write, separated by os.pathsep (':' on Unix);
+                        never / or a system folder (vmb_agent.files.SYSTEM_TREES / SYSTEM_DIRS)
+    VMB_TRUST_CLIENT_ROOTS  1: an MCP client on stdio may add roots with roots/list (default 0:
+                        client roots only narrow VMB_ALLOWED_ROOTS; over HTTP they always do)
     VMB_TOKEN           bearer token for the HTTP MCP server
     VMB_CHROMA_URL      use a Chroma server (http://host:port) instead of the embedded database
     VMB_SOUNDFONT       a .sf2/.sf3 file to render with (default: best installed GM font)
@@ -38,6 +41,9 @@ class Settings(BaseSettings):
 
     home: Path = Field(default_factory=_default_home)
     allowed_roots: Annotated[list[Path], NoDecode] = Field(default_factory=list)
+    trust_client_roots: bool = Field(
+        False, description="stdio only: the MCP client's roots/list may widen the allowed roots"
+    )
     token: str | None = None
     chroma_url: str | None = None
     soundfont: Path | None = None

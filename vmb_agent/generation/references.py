@@ -29,6 +29,8 @@ from vmb_agent.types import TrackInfo
 
 MAX_CHORD_BARS = 8
 ENERGY_SEGMENTS = 8
+#: the most melody notes a beat a reference may carry (``Conditions.melody_density``'s bound)
+MAX_DENSITY = 16.0
 
 
 @dataclass
@@ -79,14 +81,27 @@ class BlendedReferences:
 
 
 def analyze_reference(track: TrackInfo) -> ReferenceFeatures:
-    """Measure one reference (MIDI or audio); ``InputError`` if its file cannot be read."""
+    """Measure one reference (MIDI or audio); ``InputError`` if its file cannot be read or what
+    it holds cannot condition a piece (the caller then leaves it out with a warning)."""
+    from pydantic import ValidationError
+
+    from vmb_agent.errors import validation_problems
+
     path = Path(track.path)
     if not path.is_file():
         raise InputError(f"reference {track.id!r}: file {track.path!r} not found.")
-    if track.format == "midi":
-        features = _analyze_midi(track, path)
-    else:
-        features = _analyze_audio(track, path)
+    try:
+        if track.format == "midi":
+            features = _analyze_midi(track, path)
+        else:
+            features = _analyze_audio(track, path)
+    except ValidationError as exc:  # a stored value out of range (a library indexed long ago)
+        raise InputError(f"reference {track.id!r}: {validation_problems(exc)}.") from None
+    if features.density is not None and not 0 <= features.density <= MAX_DENSITY:
+        raise InputError(
+            f"reference {track.id!r}: its melody has {features.density:.0f} notes a beat; "
+            f"allowed: at most {MAX_DENSITY:g} (re-index it or remove it from the library)."
+        )
     features.genres = list(track.genres)
     features.moods = list(track.moods)
     if features.energy is None and track.energy is not None:
@@ -102,6 +117,26 @@ def analyze_reference(track: TrackInfo) -> ReferenceFeatures:
 def _analyze_midi(track: TrackInfo, path: Path) -> ReferenceFeatures:
     import pretty_midi
 
+    from vmb_agent.files import open_regular
+    from vmb_agent.library.ingest import MAX_MIDI_BYTES, MAX_NOTES
+    from vmb_agent.library.midi import scan_midi
+
+    # The library's limits, checked again: a track indexed before them may break them, and a
+    # 200,000-note file would take pretty_midi ~10 s to parse on every request.
+    with open_regular(path, what=f"reference {track.id!r}", shown=track.path) as handle:
+        data = handle.read(MAX_MIDI_BYTES + 1)
+    try:
+        too_many = (
+            len(data) > MAX_MIDI_BYTES
+            or scan_midi(data, stop_after_notes=MAX_NOTES).notes > MAX_NOTES
+        )
+    except ValueError as exc:
+        raise InputError(
+            f"reference {track.id!r}: cannot read MIDI {track.path!r}: {exc}"
+        ) from None
+    if too_many:
+        raise InputError(f"reference {track.id!r}: MIDI {track.path!r} has over {MAX_NOTES} notes "
+                         "or is over 16 MB; allowed: the library's limits.")  # fmt: skip
     try:
         pm = pretty_midi.PrettyMIDI(str(path))
     except Exception as exc:  # noqa: BLE001 - mido/pretty_midi raise many types for corrupt files

@@ -34,6 +34,7 @@ from vmb_agent.types import (
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
 
+    from vmb_agent.files import PathPolicy
     from vmb_agent.library.embed import Embedder
     from vmb_agent.library.store import TrackStore
 
@@ -76,7 +77,7 @@ class Library:
     # -- ingestion -----------------------------------------------------------------------------
 
     def add(self, paths: Sequence[Path], *, tags: dict[str, str] | None = None,
-            progress: Progress | None = None) -> IngestReport:
+            progress: Progress | None = None, policy: PathPolicy | None = None) -> IngestReport:
         """Analyse and index audio/MIDI files or folders (recursively).
 
         A file that cannot be read is reported in ``failed`` and skipped. Tracks are written in
@@ -87,7 +88,7 @@ class Library:
 
         started = time.perf_counter()
         tags = _check_tags(tags or {})
-        files, failed = expand_paths([Path(p) for p in paths])
+        files, failed = expand_paths([Path(p) for p in paths], policy=policy)
         report = IngestReport(failed=failed)
         if not files and not failed:
             raise InputError(

@@ -113,7 +113,9 @@ def load_audio(path: str | os.PathLike[str]) -> tuple[np.ndarray, int]:
 def _load_with_av(path: Path) -> tuple[np.ndarray, int]:
     import av
 
-    with av.open(str(path)) as container:
+    from vmb_agent.describe.media import open_media
+
+    with open_media(path, kinds=("audio",)) as container:
         stream = container.streams.audio[0]
         sr = stream.rate
         resampler = av.AudioResampler(format="flt", layout="mono", rate=sr)
@@ -132,9 +134,9 @@ def audio_metadata_tags(path: str | os.PathLike[str]) -> dict[str, str]:
     """Title/artist/genre/... tags stored in the file (ID3, Vorbis comments, RIFF INFO), if any."""
     tags: dict[str, str] = {}
     try:
-        import av
+        from vmb_agent.describe.media import open_media
 
-        with av.open(str(path)) as container:
+        with open_media(path, kinds=("audio",)) as container:
             found = dict(container.metadata)
             if container.streams.audio:
                 found.update(container.streams.audio[0].metadata)

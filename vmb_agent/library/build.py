@@ -15,12 +15,16 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from vmb_agent.files import atomic_output
+from vmb_agent.errors import VMBError
+from vmb_agent.files import PathPolicy, atomic_output
 from vmb_agent.library.corpus import CorpusPiece, CorpusRef, piece_to_midi, select_pieces
 from vmb_agent.types import IngestReport, TrackInfo
 
 if TYPE_CHECKING:  # pragma: no cover
     from vmb_agent.library import Library, Progress
+
+#: a piece's metadata sidecar is a few hundred bytes
+SIDECAR_BYTES = 1 << 20
 
 
 def _worker_init() -> None:
@@ -42,11 +46,12 @@ def _load_sidecar(ref: CorpusRef, out_dir: Path) -> CorpusPiece | None:
     if not (midi.is_file() and sidecar.is_file()):
         return None
     try:
-        data = json.loads(sidecar.read_text(encoding="utf-8"))
-        data["ref"] = CorpusRef(**data["ref"])
-        return CorpusPiece(**data)
-    except (ValueError, TypeError, KeyError):
-        return None
+        # Our own file, but read like any input: size-capped, depth-limited, never a FIFO.
+        data = PathPolicy().read_json(sidecar, what="corpus sidecar", max_bytes=SIDECAR_BYTES)
+        data["ref"] = CorpusRef(**data["ref"])  # type: ignore[index,call-overload]
+        return CorpusPiece(**data)  # type: ignore[arg-type]
+    except (VMBError, ValueError, TypeError, KeyError):
+        return None  # parsed again
 
 
 def piece_tags(piece: CorpusPiece) -> dict[str, str]:
@@ -64,8 +69,9 @@ def piece_tags(piece: CorpusPiece) -> dict[str, str]:
     return tags
 
 
-def build_corpus_library(library: Library, *, size: int, progress: Progress | None,
-                         workers: int | None = None) -> IngestReport:
+def build_corpus_library(
+    library: Library, *, size: int, progress: Progress | None, workers: int | None = None
+) -> IngestReport:
     from vmb_agent.library.ingest import analyze_file, content_id
 
     started = time.perf_counter()
@@ -113,8 +119,7 @@ def build_corpus_library(library: Library, *, size: int, progress: Progress | No
     if done < size and queue:
         n_workers = workers or max(1, min(2, os.cpu_count() or 1))
         context = multiprocessing.get_context("spawn")  # no fork of Chroma's threads
-        with ProcessPoolExecutor(n_workers, mp_context=context,
-                                 initializer=_worker_init) as pool:
+        with ProcessPoolExecutor(n_workers, mp_context=context, initializer=_worker_init) as pool:
             # Keep a bounded window in flight so spares are only parsed when needed.
             in_flight: list[tuple[CorpusRef, Future[CorpusPiece]]] = []
             remaining = iter(queue)
@@ -134,8 +139,9 @@ def build_corpus_library(library: Library, *, size: int, progress: Progress | No
                     piece = future.result()
                 except Exception as exc:  # noqa: BLE001 -- music21 raises many kinds
                     first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-                    report.failed[f"{ref.path}#{ref.number}"] = \
+                    report.failed[f"{ref.path}#{ref.number}"] = (
                         f"cannot parse: {type(exc).__name__}: {first}"[:300]
+                    )
                 else:
                     ingest(piece)
                 top_up()

@@ -1,48 +1,118 @@
-"""Turning files into library tracks: content-hash ids, analysis, moods and a caption."""
+"""Turning files into library tracks: content-hash ids, analysis, moods and a caption.
+
+What is stored is checked first, so a poisoned file never reaches search or generation. A file
+is refused, with its reason listed in the ingest report, when:
+
+* its real path (symlinks followed) lies outside the allowed roots, or, with no policy given,
+  outside the folder being indexed (``root/a.mid -> /elsewhere/secret.mid`` is never indexed);
+* it is not a regular file (FIFO, device, socket), is empty, or is over the size limit;
+* its content is not the format its name claims (a text file named ``.wav``, a playlist);
+* it is out of range: longer than :data:`MAX_DURATION_S` (1 h), more than :data:`MAX_NOTES`
+  notes (50,000) or :data:`MAX_ONSETS_PER_BEAT` note onsets a beat (16, the most a reference's
+  melody may carry), a tempo outside :data:`TEMPO_RANGE` (20-400 BPM), a sample rate outside
+  :data:`SAMPLE_RATE_RANGE` (8-192 kHz), a key that is not a key name, or a MIDI file over
+  :data:`MAX_MIDI_BYTES` (16 MB).
+"""
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
+import stat
 from collections.abc import Iterable
 from pathlib import Path
 
 from vmb_agent.errors import InputError, UnsupportedFormatError
+from vmb_agent.files import PathPolicy, open_regular
 from vmb_agent.library.audio_features import AUDIO_SUFFIXES
 from vmb_agent.library.midi import MIDI_SUFFIXES
 from vmb_agent.theory import normalize_instrument, parse_key
 from vmb_agent.types import TrackInfo
 
 SUPPORTED_SUFFIXES = AUDIO_SUFFIXES + MIDI_SUFFIXES
+#: What a stored track may be (see the module docstring).
+MAX_DURATION_S = 3600.0
+MAX_NOTES = 50_000
+MAX_ONSETS_PER_BEAT = 16.0
+TEMPO_RANGE = (20.0, 400.0)
+SAMPLE_RATE_RANGE = (8000, 192000)
+#: MIDI files are read whole; none with at most MAX_NOTES notes comes near this size.
+MAX_MIDI_BYTES = 16 * 2**20
 
 
 def content_id(path: str | os.PathLike[str]) -> str:
-    """Track id: the first 16 hex digits of the SHA-256 of the file's bytes."""
+    """Track id: the first 16 hex digits of the SHA-256 of the file's bytes. ``OSError`` if it
+    is not a regular file (opened without blocking, so a FIFO cannot hang the indexing)."""
     digest = hashlib.sha256()
-    with open(path, "rb") as handle:
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | os.O_CLOEXEC)
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file")
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()[:16]
 
 
-def expand_paths(paths: Iterable[Path]) -> tuple[list[Path], dict[str, str]]:
-    """Files to ingest (folders searched recursively, sorted) and refusals for named files."""
+def expand_paths(
+    paths: Iterable[Path], *, policy: PathPolicy | None = None
+) -> tuple[list[Path], dict[str, str]]:
+    """Files to ingest (folders searched recursively, sorted) and refusals with their reasons.
+
+    Every file's real path is checked: inside ``policy``'s allowed roots, or (no policy) inside
+    the folder it was found in, so a symlink cannot smuggle an outside file into the library."""
     files: list[Path] = []
     refused: dict[str, str] = {}
+    max_bytes = (policy or PathPolicy()).max_input_bytes
     for path in paths:
         path = Path(path)
         if path.is_dir():
-            files.extend(sorted(p for p in path.rglob("*")
-                                if p.is_file() and p.suffix.lower() in SUPPORTED_SUFFIXES
-                                and not p.name.startswith(".")))
+            boundary = None if policy is not None else path.resolve()
+            for found in sorted(path.rglob("*")):
+                if found.suffix.lower() not in SUPPORTED_SUFFIXES or found.name.startswith("."):
+                    continue
+                if found.is_dir():
+                    continue
+                problem = _file_problem(found, policy, boundary, max_bytes)
+                if problem:
+                    refused[str(found)] = problem
+                else:
+                    files.append(found)
         elif path.suffix.lower() in SUPPORTED_SUFFIXES:
-            files.append(path)
+            problem = _file_problem(path, policy, None, max_bytes)
+            if problem:
+                refused[str(path)] = problem
+            else:
+                files.append(path)
         else:
             refused[str(path)] = (f"unsupported format {path.suffix or '(none)'!r}; allowed: "
-                                  f"{', '.join(SUPPORTED_SUFFIXES)}")
+                                  f"{', '.join(SUPPORTED_SUFFIXES)}")  # fmt: skip
     seen: set[Path] = set()
     unique = [f for f in files if not (f.resolve() in seen or seen.add(f.resolve()))]
     return unique, refused
+
+
+def _file_problem(
+    path: Path, policy: PathPolicy | None, boundary: Path | None, max_bytes: int
+) -> str | None:
+    """Why ``path`` cannot be indexed (outside the roots or the folder, not a regular file,
+    empty, too large), or ``None``. A symlink's target is never named: it may be a secret."""
+    try:
+        real = path.resolve()
+        info = real.stat()
+    except (OSError, RuntimeError) as exc:
+        return f"cannot read: {getattr(exc, 'strerror', None) or 'symlink loop'}"
+    if policy is not None and not policy.allows(real):
+        return "its real path (symlinks followed) is outside the allowed roots"
+    if boundary is not None and not real.is_relative_to(boundary):
+        return f"it is a symlink to a file outside the folder {str(boundary)!r}"
+    if not stat.S_ISREG(info.st_mode):
+        return "not a regular file (a FIFO, device or socket)"
+    if info.st_size == 0:
+        return "the file is empty (0 bytes)"
+    if info.st_size > max_bytes:
+        return f"{info.st_size / 1e6:.0f} MB is over the {max_bytes / 1e6:.0f} MB limit"
+    return None
 
 
 def derive_moods(key: str | None, tempo: float | None, energy: float | None) -> list[str]:
@@ -105,8 +175,13 @@ def make_caption(track: TrackInfo, *, era: str | None = None, form: str | None =
     if track.percussiveness is not None and track.percussiveness > 0.5:
         extras.append("percussive")
     if track.brightness is not None:
-        extras.append("bright timbre" if track.brightness > 0.6 else
-                      "dark timbre" if track.brightness < 0.3 else "")
+        extras.append(
+            "bright timbre"
+            if track.brightness > 0.6
+            else "dark timbre"
+            if track.brightness < 0.3
+            else ""
+        )
     if track.composer and track.composer != "traditional":
         extras.append(f"by {track.composer}")
     elif track.composer == "traditional":
@@ -132,8 +207,9 @@ def _clean_title(path: Path) -> str:
 def _tag_list(value: str | None) -> list[str]:
     if not value:
         return []
-    return [v.strip().lower() for v in value.replace(";", ",").replace("/", ",").split(",")
-            if v.strip()]
+    return [
+        v.strip().lower() for v in value.replace(";", ",").replace("/", ",").split(",") if v.strip()
+    ]
 
 
 def _instruments_from_tags(tags: dict[str, str]) -> list[str]:
@@ -149,18 +225,46 @@ def _instruments_from_tags(tags: dict[str, str]) -> list[str]:
 
 
 def analyze_file(path: Path, track_id: str, tags: dict[str, str]) -> TrackInfo:
-    """Measure one audio or MIDI file and describe it as a :class:`TrackInfo` (with caption)."""
+    """Measure one audio or MIDI file and describe it as a :class:`TrackInfo` (with caption);
+    ``InputError`` naming the file and the reason if it cannot be a library track."""
+    from vmb_agent.describe.media import check_media
+
     suffix = path.suffix.lower()
     if suffix in MIDI_SUFFIXES:
+        check_media(path, ("midi",), shown=str(path))  # the bytes must be a MIDI file
         track = _analyze_midi_file(path, track_id, tags)
     elif suffix in AUDIO_SUFFIXES:
+        check_media(path, ("audio",), shown=str(path))  # never a playlist or a video
         track = _analyze_audio_file(path, track_id, tags)
     else:
         raise UnsupportedFormatError(
             f"{path.name!r} has an unsupported format; allowed: {', '.join(SUPPORTED_SUFFIXES)}."
         )
+    problem = track_problem(track)
+    if problem:
+        raise InputError(f"{str(path)!r} refused: {problem}.")
     track.caption = make_caption(track, era=tags.get("era"), form=tags.get("form"))
     return track
+
+
+def track_problem(track: TrackInfo) -> str | None:
+    """Why a measured track is out of the ranges a library track may have, or ``None``."""
+    if not 0 < track.duration_s <= MAX_DURATION_S:
+        return f"its length {track.duration_s:.4g} s is out of range; allowed: up to 1 h"
+    low, high = TEMPO_RANGE
+    if track.tempo_bpm is not None and not low <= track.tempo_bpm <= high:
+        return f"its tempo {track.tempo_bpm:.4g} BPM is out of range; allowed: {low:g} to {high:g}"
+    if track.note_density is not None and track.tempo_bpm:
+        per_beat = track.note_density * 60.0 / track.tempo_bpm
+        if per_beat > MAX_ONSETS_PER_BEAT:
+            return (f"it has {per_beat:.0f} note onsets a beat; allowed: at most "
+                    f"{MAX_ONSETS_PER_BEAT:g}")  # fmt: skip
+    if track.key is not None:
+        try:
+            parse_key(track.key)
+        except InputError:
+            return f"its key {track.key[:40]!r} is not a key name"
+    return None
 
 
 def _common(path: Path, track_id: str, tags: dict[str, str], fmt: str) -> dict:
@@ -179,11 +283,35 @@ def _common(path: Path, track_id: str, tags: dict[str, str], fmt: str) -> dict:
     }
 
 
+def _check_audio_header(path: Path) -> None:
+    """Refuse an audio file by the length and sample rate its header declares, before decoding
+    hours of samples (libsndfile's formats; others are checked after decoding)."""
+    import soundfile
+
+    try:
+        info = soundfile.info(str(path))
+    except Exception:  # noqa: BLE001 -- not a libsndfile format: decoded and checked later
+        return
+    _check_rate(path, int(info.samplerate))
+    if info.samplerate and info.frames / info.samplerate > MAX_DURATION_S:
+        raise InputError(f"{str(path)!r} refused: its length {info.frames / info.samplerate:.4g}"
+                         " s is out of range; allowed: up to 1 h.")  # fmt: skip
+
+
+def _check_rate(path: Path, sr: int) -> None:
+    low, high = SAMPLE_RATE_RANGE
+    if not low <= sr <= high:
+        raise InputError(f"{str(path)!r} refused: its sample rate {sr} Hz is out of range; "
+                         f"allowed: {low} to {high} Hz.")  # fmt: skip
+
+
 def _analyze_audio_file(path: Path, track_id: str, tags: dict[str, str]) -> TrackInfo:
     from vmb_agent.library.audio_features import analyze_audio, audio_metadata_tags, load_audio
 
+    _check_audio_header(path)
     merged = {**audio_metadata_tags(path), **tags}  # the caller's tags win over the file's
     samples, sr = load_audio(path)
+    _check_rate(path, sr)
     features = analyze_audio(samples, sr)
     fields = _common(path, track_id, merged, "audio")
     if not fields["moods"]:
@@ -205,8 +333,25 @@ def _analyze_audio_file(path: Path, track_id: str, tags: dict[str, str]) -> Trac
 
 
 def _analyze_midi_file(path: Path, track_id: str, tags: dict[str, str]) -> TrackInfo:
-    from vmb_agent.library.midi import analyze_midi, load_midi, midi_title
+    from vmb_agent.library.midi import analyze_midi, load_midi, midi_title, scan_midi
 
+    # A quick count first: a 200,000-note file would take pretty_midi ~10 s just to parse.
+    with open_regular(path, what="MIDI file") as handle:
+        data = handle.read(MAX_MIDI_BYTES + 1)
+    if len(data) > MAX_MIDI_BYTES:
+        raise InputError(f"{str(path)!r} refused: a MIDI file over {MAX_MIDI_BYTES // 2**20} MB;"
+                         f" allowed: up to {MAX_MIDI_BYTES // 2**20} MB.")  # fmt: skip
+    try:
+        scan = scan_midi(data, stop_after_notes=MAX_NOTES)
+    except ValueError as exc:
+        raise InputError(f"cannot read MIDI {str(path)!r}: {exc}.") from None
+    if scan.notes > MAX_NOTES:
+        raise InputError(f"{str(path)!r} refused: it has over {MAX_NOTES} notes; allowed: at "
+                         f"most {MAX_NOTES}.")  # fmt: skip
+    if scan.seconds_at(TEMPO_RANGE[1]) > MAX_DURATION_S:
+        raise InputError(f"{str(path)!r} refused: it lasts over 1 h even at "
+                         f"{TEMPO_RANGE[1]:g} BPM ({scan.last_note_tick} ticks); allowed: up to "
+                         "1 h.")  # fmt: skip
     pm = load_midi(path)
     features = analyze_midi(pm)
     if features.duration_s <= 0 or not any(inst.notes for inst in pm.instruments):
@@ -216,8 +361,9 @@ def _analyze_midi_file(path: Path, track_id: str, tags: dict[str, str]) -> Track
         merged["title"] = title
     fields = _common(path, track_id, merged, "midi")
     # Energy of a score: note density and loudness (velocity) on a 0-1 scale.
-    energy = min(1.0, 0.6 * min(features.note_density / 8.0, 1.0)
-                 + 0.4 * features.mean_velocity / 127.0)
+    energy = min(
+        1.0, 0.6 * min(features.note_density / 8.0, 1.0) + 0.4 * features.mean_velocity / 127.0
+    )
     if not fields["moods"]:
         fields["moods"] = derive_moods(features.key, features.tempo_bpm, energy)
     instruments = list(features.instruments)

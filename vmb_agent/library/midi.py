@@ -31,6 +31,88 @@ class MidiFeatures:
     title: str | None = None
 
 
+@dataclass(frozen=True)
+class MidiScan:
+    """What a quick pass over a MIDI file's bytes finds, before any full parse."""
+
+    notes: int  # note-on events (velocity > 0); counting stops a little past the limit asked
+    last_note_tick: int  # where the last note event of any track lies (trailing meta
+    # events do not count: some exports end a track millions of ticks after its music)
+    ticks_per_beat: int  # 0 for SMPTE timing
+    ticks_per_second: float  # SMPTE timing only (else 0)
+
+    def seconds_at(self, bpm: float) -> float:
+        """Where the last note event lies if the whole piece ran at ``bpm``, in seconds."""
+        if self.ticks_per_second:
+            return self.last_note_tick / self.ticks_per_second
+        return self.last_note_tick / max(self.ticks_per_beat, 1) * 60.0 / bpm
+
+
+#: data bytes after each channel-message status (high nibble 0x8-0xE)
+_DATA_BYTES = {0x8: 2, 0x9: 2, 0xA: 2, 0xB: 2, 0xC: 1, 0xD: 1, 0xE: 2}
+
+
+def scan_midi(data: bytes, *, stop_after_notes: int = 10**9) -> MidiScan:
+    """Count note-ons and find the last note event's tick straight from the bytes of a Standard
+    MIDI File: ~15x faster than a full parse, so an absurd file (200,000 notes, notes ticks apart
+    that add up to years) is refused in a fraction of a second. ``ValueError`` if it is not one."""
+    if data[:4] == b"RIFF" and data[8:12] == b"RMID":
+        data = data[20:]  # RIFF MIDI: the SMF sits in its data chunk
+    if data[:4] != b"MThd" or len(data) < 14:
+        raise ValueError("no MThd header")
+    division = int.from_bytes(data[12:14], "big")
+    pos = 8 + int.from_bytes(data[4:8], "big")
+    notes = longest = 0
+    while pos + 8 <= len(data) and notes <= stop_after_notes:
+        length = int.from_bytes(data[pos + 4 : pos + 8], "big")
+        if data[pos : pos + 4] == b"MTrk":
+            end = min(pos + 8 + length, len(data))
+            found, ticks = _scan_track(data, pos + 8, end, stop_after_notes - notes)
+            notes, longest = notes + found, max(longest, ticks)
+        pos += 8 + length
+    if division & 0x8000:  # SMPTE: frames a second x ticks a frame
+        fps = 256 - (division >> 8)
+        return MidiScan(notes, longest, 0, float(fps * (division & 0xFF) or 1))
+    return MidiScan(notes, longest, division, 0.0)
+
+
+def _scan_track(data: bytes, pos: int, end: int, stop_after: int) -> tuple[int, int]:
+    """Note-ons and the last note event's tick of one MTrk chunk's events in ``data[pos:end]``
+    (the count stops once it passes ``stop_after``)."""
+    notes = ticks = status = last_note = 0
+    while pos < end and notes <= stop_after:
+        delta = 0
+        while pos < end:  # variable-length delta time
+            byte = data[pos]
+            pos += 1
+            delta = (delta << 7) | (byte & 0x7F)
+            if byte < 0x80:
+                break
+        ticks += delta
+        if pos >= end:
+            break
+        if data[pos] >= 0x80:
+            status = data[pos]
+            pos += 1
+        if status in (0xFF, 0xF0, 0xF7):  # meta (type byte first) or sysex: a sized blob
+            pos += 1 if status == 0xFF else 0
+            size = 0
+            while pos < end:
+                byte = data[pos]
+                pos += 1
+                size = (size << 7) | (byte & 0x7F)
+                if byte < 0x80:
+                    break
+            pos += size
+            continue
+        kind = status >> 4
+        if kind in (0x8, 0x9):
+            last_note = ticks
+            notes += kind == 0x9 and pos + 1 < end and data[pos + 1] > 0
+        pos += _DATA_BYTES.get(kind, 0) or 1  # a status byte that is none of these: skip one
+    return notes, last_note
+
+
 def load_midi(path: str | os.PathLike[str]) -> pretty_midi.PrettyMIDI:
     """Read a MIDI file with pretty_midi, naming the file in a one-line error if it is corrupt.
 
@@ -84,7 +166,9 @@ def _load_via_mido(path: str | os.PathLike[str]) -> pretty_midi.PrettyMIDI:
                     )
                 if now > start:
                     instruments[key].notes.append(
-                        pretty_midi.Note(velocity=velocity, pitch=message.note, start=start, end=now)
+                        pretty_midi.Note(
+                            velocity=velocity, pitch=message.note, start=start, end=now
+                        )
                     )
     out.instruments = list(instruments.values())
     return out

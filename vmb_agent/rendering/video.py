@@ -6,7 +6,9 @@ one table of which video codecs each container takes). A picture whose codec fit
 for WebM) with the rotation applied and the frame padded to even sizes. The music becomes AAC
 (Opus in WebM), padded or trimmed to the video's length; MP4 and MOV are written with their index
 first (``+faststart``) so browsers can start playing before the download ends. ffmpeg is the
-static binary inside ``imageio-ffmpeg``.
+static binary inside ``imageio-ffmpeg``. Every input is opened as the container its content shows
+(``describe.media.open_media`` / ``check_media``), with FFmpeg limited to the ``file`` protocol:
+a playlist or concat list is never followed out of the allowed roots.
 """
 
 from __future__ import annotations
@@ -120,10 +122,10 @@ def probe_video(path: Path, *, limit_s: float = MAX_VIDEO_S, timestamps: bool = 
     Timestamps come from the packets, read (never decoded) until just past ``limit_s``.
     ``timestamps=False`` reads the declared length only.
     """
-    import av
+    from vmb_agent.describe.media import open_media
 
     try:
-        with av.open(str(path), metadata_errors="ignore") as container:
+        with open_media(path, kinds=("video",), metadata_errors="ignore") as container:
             pictures = [s for s in container.streams.video if not is_cover_art(s)]
             if not pictures:
                 raise InputError(no_video_message(str(path), container))
@@ -250,6 +252,16 @@ def picture_args(codec: str, container: Container) -> list[str]:
     return ["-c:v", "copy", *tag]
 
 
+def _input(path: Path, kind: str) -> list[str]:
+    """ffmpeg's options to read ``path`` as a local file, with the demuxer of the container its
+    content shows forced (``UnsupportedFormatError`` if it holds no ``kind``)."""
+    from vmb_agent.describe.media import check_media
+
+    real = path.resolve()
+    demuxer = check_media(real, (kind,), shown=str(path)).demuxer or ""
+    return ["-protocol_whitelist", "file", "-f", demuxer, "-i", f"file:{real}"]
+
+
 def mux_audio(
     video: Path,
     audio: Path,
@@ -264,9 +276,12 @@ def mux_audio(
     ``output``'s suffix names."""
     container = container or container_for(output)
     info = probe_video(video, timestamps=False)  # the codec and the stream, not the length
+    # Only the two files named here are read: each input's demuxer is forced to the container
+    # its content shows (never a playlist or concat list) and FFmpeg may use no protocol but
+    # `file` (no http, pipes or nested URLs).
+    inputs = [_input(Path(video), "video"), _input(Path(audio), "audio")]
     command = [
-        _ffmpeg(), "-nostdin", "-hide_banner", "-loglevel", "error", "-y",
-        "-i", str(video), "-i", str(audio),
+        _ffmpeg(), "-nostdin", "-hide_banner", "-loglevel", "error", "-y", *inputs[0], *inputs[1],
         "-map", f"0:v:{info.index}", "-map", "1:a:0",
         *picture_args(info.codec, container),
         "-c:a", container.audio, "-b:a", f"{audio_kbps}k",
@@ -275,7 +290,7 @@ def mux_audio(
         *(["-aac_coder", "fast"] if container.audio == "aac" else []),
         "-af", "apad", "-t", f"{duration_s:.3f}",
         *(["-movflags", "+faststart"] if container.faststart else []),
-        "-f", container.muxer, str(output),
+        "-f", container.muxer, f"file:{Path(output).resolve()}",
     ]  # fmt: skip
     result = subprocess.run(command, capture_output=True, text=True, check=False)
     if result.returncode != 0:
