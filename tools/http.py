@@ -1,24 +1,43 @@
-"""Streamable HTTP transport: the MCP app behind a small guard (token, Host, Origin).
+"""Streamable HTTP transport: the MCP app behind a small guard (token, Host, Origin, JSON depth).
 
 Rules:
-- Binding beyond loopback requires ``VMB_TOKEN``; the server refuses to start without it.
+- Binding beyond loopback requires ``VMB_TOKEN``: at least 32 characters and an estimated 128
+  bits of entropy (``vmb token`` prints one); the server refuses to start otherwise. A token
+  that is blank or holds whitespace is refused on any bind (no client could send it).
 - When a token is set every request except ``/health`` must carry ``Authorization: Bearer <token>``
-  (401 otherwise).
+  (401 otherwise); it is compared in constant time.
 - DNS rebinding: on a loopback bind the ``Host`` header must name a loopback host (421 otherwise);
   a browser ``Origin`` must be a loopback origin or the server's own origin (403 otherwise).
+- A request nested deeper than ``MAX_JSON_DEPTH`` (objects and arrays) is answered with a JSON-RPC
+  error before anything parses it, over HTTP (400) and over stdio (:class:`DepthCheckedLines`):
+  the SDK's parser would give up on it without answering.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hmac
+import io
 import ipaddress
 import json
 import logging
-from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
+import math
+import os
+import re
+from collections import Counter, deque
+from collections.abc import (
+    AsyncIterable,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterator,
+    MutableMapping,
+)
+from typing import Any, BinaryIO
 from urllib.parse import urlparse
 
-from vmb_agent.errors import InputError, VMBError
+from vmb_agent.errors import ConfigError, InputError
+from vmb_agent.files import MAX_JSON_DEPTH, json_depth
 from vmb_agent.settings import Settings
 
 log = logging.getLogger("vmb.mcp.http")
@@ -30,6 +49,11 @@ ASGIApp = Callable[
 
 LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1"}
 PUBLIC_PATHS = {"/health"}
+#: a token guarding a server reachable from other machines: at least this long and this strong
+MIN_TOKEN_CHARS = 32
+MIN_TOKEN_BITS = 128
+#: JSON-RPC "Invalid Request"
+INVALID_REQUEST = -32600
 
 
 def is_loopback(host: str) -> bool:
@@ -69,19 +93,7 @@ class GuardMiddleware:
             return
         status, message = problem
         extra = [(b"www-authenticate", b'Bearer realm="vmb"')] if status == 401 else []
-        body = json.dumps({"error": message}).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": status,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                    *extra,
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+        await _send_json(send, status, {"error": message}, extra)
 
     def check(self, path: str, headers: dict[str, str]) -> tuple[int, str] | None:
         host = headers.get("host", "")
@@ -112,19 +124,209 @@ class GuardMiddleware:
         return parsed.netloc.lower() == host.lower()
 
 
-def check_bind(host: str, settings: Settings) -> None:
-    """Refuse to expose the server beyond this machine without a token."""
-    if not is_loopback(host) and not settings.token:
-        raise VMBError(
-            f"refusing to bind to {host!r} without a token: anyone who can reach this port could "
-            "use the server. Set VMB_TOKEN to a long random secret "
-            "(e.g. `export VMB_TOKEN=$(openssl rand -hex 32)`), or bind to 127.0.0.1."
+def token_bits(token: str) -> float:
+    """Estimated entropy of ``token`` in bits: its length times the Shannon entropy of its own
+    characters. "aaaa..." scores 0, "abab..." 1 bit a character, and a random URL-safe token
+    (``vmb token``) about 5.7 bits a character, 240+ in all."""
+    counts = Counter(token)
+    n = len(token)
+    return -n * sum(c / n * math.log2(c / n) for c in counts.values()) if n else 0.0
+
+
+def check_token(token: str | None, host: str) -> None:
+    """Refuse a token no client could send (blank, holding whitespace) on any bind, and on a
+    bind beyond loopback a missing or weak one (``MIN_TOKEN_CHARS``, ``MIN_TOKEN_BITS``)."""
+    fresh = "`export VMB_TOKEN=$(vmb token)`"
+    if token and (not token.strip() or any(c.isspace() or not c.isprintable() for c in token)):
+        raise ConfigError(
+            "VMB_TOKEN is blank or holds whitespace or control characters, so no client could "
+            f"send it; allowed: one word of printable characters, e.g. {fresh}."
         )
+    if is_loopback(host):
+        return
+    if not token:
+        raise ConfigError(
+            f"refusing to bind to {host!r} without a token: anyone who can reach this port could "
+            f"use the server. Set VMB_TOKEN to a long random secret ({fresh}), or bind to "
+            "127.0.0.1."
+        )
+    bits = token_bits(token)
+    if len(token) < MIN_TOKEN_CHARS or bits < MIN_TOKEN_BITS:
+        raise ConfigError(
+            f"refusing to bind to {host!r} with a weak VMB_TOKEN ({len(token)} characters, about "
+            f"{bits:.0f} bits of entropy); allowed: at least {MIN_TOKEN_CHARS} characters and "
+            f"{MIN_TOKEN_BITS} bits (length x the entropy of its characters), e.g. {fresh}."
+        )
+
+
+def check_bind(host: str, settings: Settings) -> None:
+    """Refuse to expose the server beyond this machine without a strong token."""
+    check_token(settings.token, host)
+
+
+# ----------------------------------------------------------------------------------------------
+# The JSON depth limit, for HTTP bodies and stdio lines
+# ----------------------------------------------------------------------------------------------
+
+_TOKENS = re.compile(r'"(?:[^"\\]++|\\.)*+"|[\[\]{}]', re.DOTALL)
+_COLON = re.compile(r"\s*:\s*")
+
+
+def request_id(text: str) -> int | str | None:
+    """The top-level ``"id"`` of a JSON-RPC message, found without parsing it (it may be too
+    deep to parse): a scan of its strings and brackets. None if there is none."""
+    depth = 0
+    for match in _TOKENS.finditer(text):
+        token = match.group()
+        if token in ("[", "{"):
+            depth += 1
+        elif token in ("]", "}"):
+            depth -= 1
+        elif depth == 1 and token == '"id"':
+            colon = _COLON.match(text, match.end())
+            if colon is None:
+                continue  # the word "id" as a value, not the key
+            try:
+                value, _ = json.JSONDecoder().raw_decode(text, colon.end())
+            except ValueError:
+                return None
+            ok = isinstance(value, int | str) and not isinstance(value, bool)
+            return value if ok else None
+    return None
+
+
+def depth_error(text: str) -> dict[str, Any] | None:
+    """The JSON-RPC error answering ``text`` if it nests deeper than ``MAX_JSON_DEPTH``."""
+    depth = json_depth(text)
+    if depth <= MAX_JSON_DEPTH:
+        return None
+    message = (
+        f"the request nests objects/arrays {depth} levels deep; allowed: at most "
+        f"{MAX_JSON_DEPTH} levels."
+    )
+    return {
+        "jsonrpc": "2.0",
+        "id": request_id(text),
+        "error": {"code": INVALID_REQUEST, "message": message},
+    }
+
+
+class DepthLimitMiddleware:
+    """ASGI middleware answering a POST body nested too deep with a JSON-RPC error (400) before
+    the SDK parses it. A body over ``max_body`` is passed on as it came (the SDK answers 413)."""
+
+    def __init__(self, app: ASGIApp, *, max_body: int) -> None:
+        self.app = app
+        self.max_body = max_body
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope.get("method") != "POST":
+            await self.app(scope, receive, send)
+            return
+        messages: list[dict[str, Any]] = []
+        size = 0
+        complete = False
+        while True:
+            message = await receive()
+            messages.append(message)
+            if message["type"] != "http.request":
+                break
+            size += len(message.get("body", b""))
+            if size > self.max_body:
+                break
+            if not message.get("more_body", False):
+                complete = True
+                break
+        if complete:
+            body = b"".join(m.get("body", b"") for m in messages)
+            error = depth_error(body.decode("utf-8", errors="replace"))
+            if error is not None:
+                await _send_json(send, 400, error)
+                return
+        pending = deque(messages)
+
+        async def replay() -> Any:
+            return pending.popleft() if pending else await receive()
+
+        await self.app(scope, replay, send)
+
+
+async def _send_json(send: Any, status: int, payload: object, extra: list | None = None) -> None:
+    body = json.dumps(payload).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    await send(
+        {"type": "http.response.start", "status": status, "headers": headers + (extra or [])}
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+class DepthCheckedLines:
+    """The stdio transport's incoming lines with the depth limit: a line nested too deep never
+    reaches the SDK's parser (which drops it without an answer, so the client would wait
+    forever); it is answered with a JSON-RPC error through the transport's write stream."""
+
+    def __init__(self, lines: AsyncIterable[str]) -> None:
+        import anyio
+
+        self.lines = lines
+        self.replies: Any = None  # the transport's write stream, once it exists
+        self.ready = anyio.Event()
+
+    def __aiter__(self) -> AsyncIterator[str]:
+        return self._checked()
+
+    async def _checked(self) -> AsyncIterator[str]:
+        from mcp.shared.message import SessionMessage
+        from mcp_types import jsonrpc_message_adapter
+
+        async for line in self.lines:
+            error = depth_error(line)
+            if error is None:
+                yield line
+                continue
+            log.info("request refused: %s", error["error"]["message"])
+            await self.ready.wait()
+            reply = jsonrpc_message_adapter.validate_python(error)
+            await self.replies.send(SessionMessage(reply))
+
+    @classmethod
+    @contextlib.asynccontextmanager
+    async def stdio(cls) -> AsyncIterator[tuple[Any, Any]]:
+        """``mcp.server.stdio.stdio_server()`` reading depth-checked lines from stdin."""
+        import anyio
+        from mcp.server.stdio import stdio_server
+
+        with _claimed_stdin() as wire:
+            text = io.TextIOWrapper(wire, encoding="utf-8", errors="replace")
+            lines = cls(anyio.wrap_file(text))
+            async with stdio_server(stdin=lines) as (read_stream, write_stream):  # type: ignore[arg-type]
+                lines.replies = write_stream
+                lines.ready.set()
+                yield read_stream, write_stream
+
+
+@contextlib.contextmanager
+def _claimed_stdin() -> Iterator[BinaryIO]:
+    """The protocol's stdin on a private descriptor, with fd 0 pointed at /dev/null meanwhile
+    so that a child process (ffmpeg) never reads the client's bytes, as the SDK does when it
+    opens stdin itself. The private descriptor stays open: a reader thread may still block on
+    it when the server stops."""
+    wire = os.dup(0)
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.close(null)
+    try:
+        yield os.fdopen(wire, "rb", closefd=False)
+    finally:
+        os.dup2(wire, 0)
 
 
 def build_app(server: Any, *, host: str, settings: Settings) -> ASGIApp:
     """The guarded ASGI app: MCP at ``/mcp``, ``/health`` for probes."""
-    from mcp.server.transport_security import TransportSecuritySettings
+    from mcp.server.transport_security import (
+        DEFAULT_MAX_REQUEST_BODY_SIZE,
+        TransportSecuritySettings,
+    )
 
     check_bind(host, settings)
     loopback = is_loopback(host)
@@ -132,6 +334,8 @@ def build_app(server: Any, *, host: str, settings: Settings) -> ASGIApp:
     # reject a remote client's Host on a public bind, so it is configured to match.
     security = TransportSecuritySettings(enable_dns_rebinding_protection=False)
     app = server.streamable_http_app(host=host, transport_security=security)
+    # depth checked after the token: an unknown client cannot make the server buffer a body
+    app = DepthLimitMiddleware(app, max_body=DEFAULT_MAX_REQUEST_BODY_SIZE)
     return GuardMiddleware(app, token=settings.token, loopback_only=loopback)
 
 

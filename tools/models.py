@@ -12,21 +12,44 @@ into an error instead of a silently ignored value.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase
-from pydantic import ConfigDict, Field
+from pydantic import AfterValidator, ConfigDict, Field, StringConstraints
 
-from vmb_agent.types import GenerationOverrides, MusicDescription, SearchFilters, SearchMode
+from vmb_agent.errors import path_problem
+from vmb_agent.types import (
+    MAX_NAME_CHARS,
+    MAX_PATH_CHARS,
+    GenerationOverrides,
+    MusicDescription,
+    SearchFilters,
+    SearchMode,
+    Tags,
+)
 
-MAX_PATH_CHARS = 4096
 MAX_TEXT_CHARS = 4000
 MAX_INDEX_PATHS = 500
 MAX_REFERENCES = 8
 MAX_K = 50
 MAX_SEED = 2**31 - 1
 
-PathText = str
+
+def _usable_path(value: str) -> str:
+    """A path the operating system can take: no NUL byte, no ``~user`` naming nobody (checked
+    here so the caller hears what was wrong, not that the tool crashed)."""
+    problem = path_problem(value)
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
+PathText = Annotated[
+    str, StringConstraints(max_length=MAX_PATH_CHARS), AfterValidator(_usable_path)
+]
+#: free text where a description may be given (prose, as generate_music and search_music take it)
+DescriptionText = Annotated[str, StringConstraints(max_length=MAX_TEXT_CHARS)]
+TrackId = Annotated[str, StringConstraints(min_length=1, max_length=MAX_NAME_CHARS)]
 
 
 class ToolInput(ArgModelBase):
@@ -59,7 +82,7 @@ class SearchMusicInput(ToolInput):
         description="Free-text theme, e.g. 'calm piano at dusk'. Give this, a description, "
         "or both.",
     )
-    description: MusicDescription | str | None = Field(
+    description: MusicDescription | DescriptionText | None = Field(
         None,
         description="A MusicDescription returned by describe_visuals (edited or not), or prose.",
     )
@@ -75,12 +98,12 @@ class SearchMusicInput(ToolInput):
 
 
 class GenerateMusicInput(ToolInput):
-    description: MusicDescription | str = Field(
+    description: MusicDescription | DescriptionText = Field(
         description="What to generate: a MusicDescription (typically the one describe_visuals "
         "returned, with your edits to text/attributes) or free text such as "
         "'slow melancholic piano and strings in D minor'.",
     )
-    reference_ids: list[str] = Field(
+    reference_ids: list[TrackId] = Field(
         default_factory=list,
         max_length=MAX_REFERENCES,
         description="Ids of library tracks (from search_music matches[].id) whose tempo, key, "
@@ -122,7 +145,7 @@ class IndexMusicInput(ToolInput):
         max_length=MAX_INDEX_PATHS,
         description="Audio (wav/flac/ogg/mp3) or MIDI files, or folders to scan recursively.",
     )
-    tags: dict[str, str] = Field(
+    tags: Tags = Field(
         default_factory=dict,
         description="Optional labels stored with every track, e.g. {'project': 'x'}.",
     )
@@ -155,9 +178,7 @@ class ScoreVideoInput(ToolInput):
 
 
 class GetTrackInput(ToolInput):
-    id: str = Field(
-        min_length=1, max_length=200, description="A track id from search_music or index_music."
-    )
+    id: TrackId = Field(description="A track id from search_music or index_music.")
 
 
 ToolName = Literal[

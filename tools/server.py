@@ -7,7 +7,8 @@
 One ``VMB`` SDK instance is created per process and shared by every session (its engines load on
 first use, so ``tools/list`` answers at once). Tool handlers run in worker threads, so the event
 loop keeps answering while music is generated. Every call is bound to a path policy made of
-VMB_ALLOWED_ROOTS, VMB_HOME, the bundled examples and the client's MCP roots when it offers them.
+VMB_ALLOWED_ROOTS (narrowed to the client's MCP roots when it offers roots inside them), VMB_HOME
+and the bundled examples; client roots widen the roots only on stdio with VMB_TRUST_CLIENT_ROOTS=1.
 """
 
 from __future__ import annotations
@@ -44,10 +45,10 @@ from pydantic import ValidationError
 from vmb_agent.tools.content import OUTPUTS_URI, mime_type, tool_result
 from vmb_agent.tools.handlers import TOOLS, ToolSpec, validation_message
 
-from vmb_agent.errors import InputError, VMBError
-from vmb_agent.files import PathPolicy
-from vmb_agent.sdk import VMB
-from vmb_agent.settings import Settings, get_settings
+from vmb_agent.errors import InputError, VMBError, shorten
+from vmb_agent.files import PathPolicy, effective_roots
+from vmb_agent.sdk import VMB, load_settings
+from vmb_agent.settings import Settings
 
 log = logging.getLogger("vmb.mcp")
 
@@ -56,6 +57,8 @@ MAX_RESOURCE_BYTES = 64 * 1024**2
 #: progress notifications are sent at most this often (the last one always goes out)
 PROGRESS_INTERVAL_S = 0.1
 ROOTS_TIMEOUT_S = 2.0
+#: a client's roots/list beyond this many entries is ignored
+MAX_CLIENT_ROOTS = 64
 
 
 def _examples_dir() -> Path:
@@ -75,6 +78,8 @@ class ServerState:
     # contention, so they queue here; quick read-only tools use anyio's default pool and are
     # never stuck behind them.
     heavy_limiter: anyio.CapacityLimiter | None = None
+    # stdio with VMB_TRUST_CLIENT_ROOTS=1: the client's roots may widen the allowed roots
+    trust_client_roots: bool = False
 
     @classmethod
     def create(cls, settings: Settings) -> ServerState:
@@ -91,13 +96,15 @@ class ServerState:
 
 
 class VMBMCPServer(MCPServer[ServerState]):
-    """``MCPServer`` whose argument-validation errors read as one line naming the bad value."""
+    """``MCPServer`` whose errors always say what was wrong, on one line: argument-validation
+    errors name the bad value, and even a crash names its exception (the SDK's own message is
+    only "Error executing tool X"); stdio requests nested too deep get a JSON-RPC error."""
 
     async def call_tool(self, name: str, arguments: dict[str, Any], context: Any = None) -> Any:
         try:
             return await super().call_tool(name, arguments, context)
-        except UnexpectedToolError:
-            raise  # a bug: the SDK logs the traceback and tells the client only the tool name
+        except UnexpectedToolError as exc:
+            raise ToolError(unexpected_message(name, exc)) from exc.__cause__
         except ToolError as exc:
             cause = exc.__cause__
             if isinstance(cause, ValidationError):
@@ -106,12 +113,36 @@ class VMBMCPServer(MCPServer[ServerState]):
             message = str(exc).removeprefix(f"Error executing tool {name}: ")
             raise ToolError(f"{name}: {message}") from cause
 
+    async def run_stdio_async(self) -> None:
+        """Serve over stdio, each incoming line checked for depth before the SDK parses it."""
+        from vmb_agent.tools.http import DepthCheckedLines
+
+        async with DepthCheckedLines.stdio() as (read_stream, write_stream):
+            lowlevel = self._lowlevel_server
+            await lowlevel.run(read_stream, write_stream, lowlevel.create_initialization_options())
+
     async def read_resource(self, uri: Any, context: Any = None) -> Any:
         contents = await super().read_resource(uri, context)
         if str(uri).startswith(OUTPUTS_URI) and isinstance(contents, list):
             # One template serves every output type; label each file by its own suffix.
             return [dataclasses.replace(c, mime_type=mime_type(str(uri))) for c in contents]
         return contents
+
+
+def unexpected_message(tool: str, exc: BaseException) -> str:
+    """The one line a client sees for an exception that is not a ``VMBError``: the machine's
+    refusal named with its path, else ``internal error in <tool>: <Type>: <first line>`` (the
+    traceback goes to the log)."""
+    from vmb_agent.errors import internal_error, os_failure
+
+    cause = exc.__cause__ or exc
+    while isinstance(cause, UnexpectedToolError) and cause.__cause__ is not None:
+        cause = cause.__cause__  # a nested tool's crash: report the original
+    failure = os_failure(cause) if isinstance(cause, OSError) else None
+    if failure is not None:
+        return f"{tool}: {failure}"
+    log.error("%s raised an unexpected exception", tool, exc_info=cause)
+    return internal_error(cause, tool)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -135,11 +166,25 @@ async def _client_roots(ctx: Context) -> list[Path]:
         log.info("client roots unavailable: %s", exc)
         return []
     roots = []
-    for root in listed.roots:
+    for root in listed.roots[:MAX_CLIENT_ROOTS]:
         parsed = urlparse(str(root.uri))
-        if parsed.scheme == "file":
+        if parsed.scheme == "file" and parsed.netloc in ("", "localhost"):
             roots.append(Path(unquote(parsed.path)))
     return roots
+
+
+async def _session_policy(state: ServerState, ctx: Context) -> PathPolicy:
+    """The path policy of one call: the configured roots narrowed by the client's roots (or
+    widened by them: stdio with VMB_TRUST_CLIENT_ROOTS=1 only), plus VMB_HOME and the examples;
+    / and system folders are never roots (``vmb_agent.files.effective_roots``)."""
+    settings = state.settings
+    roots = effective_roots(
+        settings.allowed_roots,
+        [settings.home, _examples_dir()],
+        await _client_roots(ctx),
+        widen=state.trust_client_roots,
+    )
+    return PathPolicy(roots=roots, max_input_bytes=state.vmb.policy.max_input_bytes)
 
 
 def _progress_bridge(ctx: Context) -> Any:
@@ -165,9 +210,7 @@ def _progress_bridge(ctx: Context) -> Any:
 
 def _make_tool(spec: ToolSpec, state: ServerState) -> Tool:
     async def run(args: Any, ctx: Context) -> CallToolResult:
-        roots = [*state.base_roots, *await _client_roots(ctx)]
-        policy = PathPolicy(roots=roots, max_input_bytes=state.vmb.policy.max_input_bytes)
-        vmb = state.vmb.with_policy(policy)
+        vmb = state.vmb.with_policy(await _session_policy(state, ctx))
         progress = _progress_bridge(ctx)
         started = time.perf_counter()
         await ctx.report_progress(0.0, 100.0, f"{spec.name} started")
@@ -217,9 +260,13 @@ def _register_resources(server: MCPServer, state: ServerState) -> None:
     )
     async def read_output(name: str) -> bytes:
         outputs = state.settings.outputs_dir.resolve()
-        path = (outputs / name).resolve()
-        if not path.is_relative_to(outputs) or not path.is_file():
-            raise ResourceNotFoundError(f"no output named {name!r} in {outputs}.")
+        try:  # a NUL byte or an over-long name is just not an output's name
+            path = (outputs / name).resolve()
+            found = path.is_relative_to(outputs) and path.is_file()
+        except (OSError, ValueError):
+            found = False
+        if not found:
+            raise ResourceNotFoundError(f"no output named {shorten(name)} in {outputs}.")
         size = path.stat().st_size
         if size > MAX_RESOURCE_BYTES:
             raise ResourceError(
@@ -276,10 +323,17 @@ def _register_prompts(server: MCPServer) -> None:
 # ----------------------------------------------------------------------------------------------
 
 
-def build_server(settings: Settings | None = None, *, log_level: str = "WARNING") -> VMBMCPServer:
-    """Create the MCP server with its tools, resources and prompts (nothing heavy loads yet)."""
-    settings = settings or get_settings()
+def build_server(
+    settings: Settings | None = None,
+    *,
+    log_level: str = "WARNING",
+    trust_client_roots: bool = False,
+) -> VMBMCPServer:
+    """Create the MCP server with its tools, resources and prompts (nothing heavy loads yet).
+    ``trust_client_roots``: the client's roots may widen the allowed roots (stdio only)."""
+    settings = settings or load_settings()
     state = ServerState.create(settings)
+    state.trust_client_roots = trust_client_roots
 
     @contextlib.asynccontextmanager
     async def lifespan(_: MCPServer) -> AsyncIterator[ServerState]:
@@ -320,15 +374,18 @@ def run(
     log_level: str = "WARNING",
 ) -> None:
     """Serve over ``stdio`` or streamable ``http``; raises ``VMBError`` on a bad configuration."""
-    settings = settings or get_settings()
+    settings = settings or load_settings()
     logging.basicConfig(
         level=log_level.upper(), stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
     )
     if transport == "stdio":
-        build_server(settings, log_level=log_level).run("stdio")
+        trust = settings.trust_client_roots  # the user's own client, by explicit opt-in
+        build_server(settings, log_level=log_level, trust_client_roots=trust).run("stdio")
         return
     if transport != "http":
         raise InputError(f"unknown transport {transport!r}; allowed: stdio, http.")
+    if settings.trust_client_roots:
+        log.warning("VMB_TRUST_CLIENT_ROOTS is ignored over HTTP: client roots only narrow")
     from vmb_agent.tools.http import serve_http
 
     serve_http(build_server(settings, log_level=log_level), host=host, port=port, settings=settings)

@@ -11,15 +11,37 @@ thread, so an event loop (the MCP server) keeps answering while music is generat
 from __future__ import annotations
 
 import functools
+import inspect
+import os
+import shutil
+import tempfile
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
-from vmb_agent.errors import AccessDeniedError, InputError, check_range, validated
+from pydantic import ConfigDict, Field, StringConstraints, ValidationError, validate_call
+
+from vmb_agent.errors import (
+    AccessDeniedError,
+    EnvironmentFailureError,
+    InputError,
+    VMBError,
+    check_path_text,
+    check_range,
+    error_text,
+    location,
+    os_failure,
+    settings_error,
+    shorten,
+    validated,
+)
 from vmb_agent.files import PathPolicy
 from vmb_agent.settings import Settings, get_settings
 from vmb_agent.types import (
+    MAX_CONTEXT_CHARS,
+    MAX_NAME_CHARS,
+    MAX_NAMES,
     Conditions,
     GenerationOverrides,
     GenerationResult,
@@ -30,6 +52,7 @@ from vmb_agent.types import (
     SearchFilters,
     SearchMode,
     SearchResult,
+    Tags,
     TrackInfo,
 )
 
@@ -38,6 +61,77 @@ if TYPE_CHECKING:  # pragma: no cover
 
 DescribeKind = Literal["auto", "image", "video", "text"]
 MAX_K = 200
+#: what one second of output takes on disk at most: 24-bit stereo WAV at 44.1 kHz, plus slack
+#: for the MIDI file and the piano roll (checked against the free space before any work)
+OUTPUT_BYTES_PER_S = 44_100 * 2 * 3 + 4_000
+OUTPUT_BYTES_MIN = 16 * 1024**2
+
+# Argument types checked at the SDK's front door (besides the model types).
+Context = Annotated[str, StringConstraints(max_length=MAX_CONTEXT_CHARS)]
+TrackId = Annotated[str, StringConstraints(max_length=MAX_NAME_CHARS)]
+TrackIds = Annotated[Sequence[TrackId], Field(max_length=MAX_NAMES)]
+Weights = Annotated[Sequence[float], Field(max_length=MAX_NAMES)]
+Bitrate = Annotated[str, StringConstraints(max_length=20)] | int
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def load_settings() -> Settings:
+    """The settings from the environment; a bad ``VMB_*`` value is a one-line ``ConfigError``
+    naming the variable and what is allowed (not pydantic's multi-line error)."""
+    try:
+        return get_settings()
+    except ValidationError as exc:
+        raise settings_error(exc) from None
+
+
+def argument_problems(exc: ValidationError, parameters: list[inspect.Parameter]) -> str:
+    """One line naming each bad argument of a call, its value and what it should be. Errors are
+    grouped by argument: a value that no member of a union takes (``source=123`` for
+    ``str | Path``) is one problem naming the union, not one per member."""
+    by_name: dict[str, list[Any]] = {}
+    for err in exc.errors():
+        head, *rest = err["loc"] or ("value",)
+        # a positional argument's place counts ``self``, as the parameter list does
+        positional = isinstance(head, int) and head < len(parameters)
+        name = parameters[head].name if positional else str(head)
+        by_name.setdefault(name, []).append((tuple(rest), err))
+    annotations = {p.name: p.annotation for p in parameters}
+    problems = []
+    for name, errs in by_name.items():
+        value = shorten(errs[0][1].get("input"))
+        if len({loc[:1] for loc, _ in errs}) > 1:  # each union member refused it
+            problems.append(f"{name}={value}: expected {annotations.get(name, 'another type')}")
+            continue
+        loc, err = errs[0]
+        problems.append(f"{location([name, *loc])}={value}: {error_text(err)}")
+    return "; ".join(problems[:4]) + (f" (+{len(problems) - 4} more)" if len(problems) > 4 else "")
+
+
+def front_door(method: F) -> F:
+    """Check a public SDK method's arguments against its type hints (pydantic), so a wrong type
+    is a one-line ``InputError`` naming the argument instead of a TypeError from deep inside,
+    and turn the operating system's refusals (no space, permission denied, name too long,
+    read-only) into one-line ``EnvironmentFailureError`` naming the path."""
+    checked = validate_call(config=ConfigDict(arbitrary_types_allowed=True))(method)
+    title = method.__qualname__  # pydantic's title for errors in the arguments themselves
+    parameters = list(inspect.signature(method).parameters.values())
+
+    @functools.wraps(method)
+    def call(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return checked(*args, **kwargs)
+        except ValidationError as exc:
+            if exc.title != title:  # raised inside: a bug, not the caller's arguments
+                raise
+            raise InputError(f"{title}: {argument_problems(exc, parameters)}.") from None
+        except OSError as exc:
+            failure = os_failure(exc)
+            if failure is None:
+                raise
+            raise failure from exc
+
+    return call  # type: ignore[return-value]
 
 
 # -- auto-references: only library tracks that fit the request --------------------------------
@@ -149,7 +243,7 @@ class VMB:
     """Describe visuals, search the music library and generate music — offline by default."""
 
     def __init__(self, settings: Settings | None = None, *, policy: PathPolicy | None = None):
-        self.settings = settings or get_settings()
+        self.settings = settings or load_settings()
         roots = self.settings.allowed_roots or None
         self.policy = policy or PathPolicy(
             roots=[*roots, self.settings.home] if roots else None,
@@ -169,16 +263,20 @@ class VMB:
 
     # -- 1. text bridge ------------------------------------------------------------------------
 
+    @front_door
     def describe(
         self,
         source: str | Path,
         *,
-        context: str | None = None,
+        context: Context | None = None,
         kind: DescribeKind = "auto",
-        backend: str | None = None,
+        backend: Annotated[str, StringConstraints(max_length=MAX_NAME_CHARS)] | None = None,
     ) -> MusicDescription:
         """Turn an image, a video or a text prompt into a :class:`MusicDescription`."""
         from vmb_agent.describe import describe_source
+
+        if kind != "text":  # words are not a path; "~ dreamy" stays a text prompt
+            check_path_text(source, "source")
 
         return describe_source(
             source,
@@ -227,9 +325,10 @@ class VMB:
                 self._library = Library(self.settings)
             return self._library
 
+    @front_door
     def search(
         self,
-        query: str | None = None,
+        query: Context | None = None,
         *,
         description: MusicDescription | str | dict | None = None,
         mode: SearchMode = "dual",
@@ -250,11 +349,12 @@ class VMB:
             k=int(k),
         )
 
+    @front_door
     def add_to_library(
         self,
         paths: Sequence[str | Path],
         *,
-        tags: dict[str, str] | None = None,
+        tags: Tags | None = None,
         progress: ProgressCallback | None = None,
     ) -> IngestReport:
         """Index audio (WAV/FLAC/OGG/Opus/MP3) and MIDI files or folders (recursively)."""
@@ -262,12 +362,14 @@ class VMB:
             raise InputError("no paths given; name audio/MIDI files or folders to add.")
         checked = []
         for p in paths:
+            check_path_text(p, "path")
             resolved = Path(p).expanduser()
             checked.append(
                 self.policy.check_dir(p) if resolved.is_dir() else self.policy.check_read(p)
             )
         return self.library.add(checked, tags=tags or {}, progress=progress)
 
+    @front_door
     def build_library(
         self, size: int = 500, *, progress: ProgressCallback | None = None
     ) -> IngestReport:
@@ -275,28 +377,33 @@ class VMB:
         check_range("size", size, 1, 20000)
         return self.library.build(size=int(size), progress=progress)
 
-    def get_track(self, track_id: str) -> TrackInfo:
+    @front_door
+    def get_track(self, track_id: TrackId) -> TrackInfo:
         return self.library.get(track_id)
 
+    @front_door
     def list_tracks(self, *, limit: int = 50, offset: int = 0) -> list[TrackInfo]:
         check_range("limit", limit, 1, 100000)
         check_range("offset", offset, 0, 10**9)
         return self.library.list(limit=int(limit), offset=int(offset))
 
-    def remove_track(self, track_id: str) -> TrackInfo:
+    @front_door
+    def remove_track(self, track_id: TrackId) -> TrackInfo:
         return self.library.remove(track_id)
 
+    @front_door
     def library_stats(self) -> LibraryStats:
         return self.library.stats()
 
     # -- 3. explicitly conditioned generation -------------------------------------------------
 
+    @front_door
     def generate(
         self,
         description: MusicDescription | str | dict | None = None,
         *,
-        reference_ids: Sequence[str] = (),
-        reference_weights: Sequence[float] | None = None,
+        reference_ids: TrackIds = (),
+        reference_weights: Weights | None = None,
         n_references: int = 0,
         overrides: GenerationOverrides | dict | None = None,
         seed: int | None = None,
@@ -305,7 +412,7 @@ class VMB:
         video_path: str | Path | None = None,
         video_out: str | Path | None = None,
         overwrite: bool = False,
-        audio_bitrate: str | int | None = None,
+        audio_bitrate: Bitrate | None = None,
         progress: ProgressCallback | None = None,
     ) -> GenerationResult:
         """Generate music conditioned on the text bridge, the references and explicit overrides.
@@ -330,14 +437,11 @@ class VMB:
             if not reference_ids:
                 raise InputError("reference_weights needs reference_ids: one weight per reference.")
             check_reference_weights(reference_weights, len(reference_ids))
-        out = Path(out_dir) if out_dir else self.settings.outputs_dir
-        out = self.policy.check_write(out / "_probe").parent
-        if out.exists() and not out.is_dir():
-            raise InputError(f"output folder {str(out)!r} is a file; give a folder.")
-        video, named_video = self._check_scoring(
-            video_path, video_out, overrides, overwrite=overwrite, audio_bitrate=audio_bitrate
-        )
         parsed = self._as_description(description)
+        out, video, named_video = self._prepare_outputs(
+            out_dir, video_path, video_out, overrides, parsed,
+            stems=stems, overwrite=overwrite, audio_bitrate=audio_bitrate,
+        )  # fmt: skip
         if parsed is None and video is not None:  # the picture decides the music, as in score
             parsed = self.describe(video, kind="video")
         warnings: list[str] = []
@@ -372,24 +476,74 @@ class VMB:
         if references and weights is not None and sum(weights) <= 0:
             warnings.append("the references left have weight 0; generated without references")
             references, weights = [], None
-        result = generate_music(
-            parsed,
-            references,
-            overrides,
-            reference_weights=weights,
-            seed=seed,
-            out_dir=out,
-            stems=stems,
-            video_path=video,
-            video_out=named_video,
-            overwrite=overwrite,
-            audio_bitrate=audio_bitrate,
-            settings=self.settings,
-            progress=progress,
-        )
+        try:
+            result = generate_music(
+                parsed,
+                references,
+                overrides,
+                reference_weights=weights,
+                seed=seed,
+                out_dir=out,
+                stems=stems,
+                video_path=video,
+                video_out=named_video,
+                overwrite=overwrite,
+                audio_bitrate=audio_bitrate,
+                settings=self.settings,
+                progress=progress,
+            )
+        except OSError as exc:  # a write failed: a full disk's error names no file, so name out
+            failure = os_failure(exc, where=named_video.parent if named_video else out)
+            if failure is None:
+                raise
+            raise failure from exc
         if warnings:
             result.warnings = list(dict.fromkeys([*warnings, *result.warnings]))
         return result
+
+    def _output_folder(self, out_dir: str | Path | None) -> Path:
+        """The output folder, checked before any work: inside the allowed roots, a folder (or
+        to be made inside one) that takes new files."""
+        folder = Path(out_dir) if out_dir else self.settings.outputs_dir
+        try:  # check_write checks a file's name: ask about one inside the folder
+            out = self.policy.check_write(folder / "_probe").parent
+        except VMBError as exc:
+            raise type(exc)(str(exc).replace(f"{os.sep}_probe'", "'")) from None
+        if out.exists() and not out.is_dir():
+            raise InputError(f"output folder {shorten(str(out))} is a file; give a folder.")
+        check_output_folder(out)
+        return out
+
+    def _prepare_outputs(
+        self,
+        out_dir: str | Path | None,
+        video_path: str | Path | None,
+        video_out: str | Path | None,
+        overrides: GenerationOverrides,
+        description: MusicDescription | None,
+        *,
+        stems: bool,
+        overwrite: bool,
+        audio_bitrate: str | int | None,
+    ) -> tuple[Path, Path | None, Path | None]:
+        """Everything about the inputs and outputs of a generation that can be checked before
+        any work (describing a long video takes a while, generating longer): the paths, the
+        output folders taking new files, the video, and the free space for the outputs.
+        Returns the output folder, the video and the scored video's name."""
+        named_paths = (("out_dir", out_dir), ("video_path", video_path), ("video_out", video_out))
+        for name, value in named_paths:
+            if value is not None:
+                check_path_text(value, name)
+        out = self._output_folder(out_dir)
+        video, named, video_s = self._check_scoring(
+            video_path, video_out, overrides, overwrite=overwrite, audio_bitrate=audio_bitrate
+        )
+        if named is not None:
+            check_output_folder(named.parent)
+        described = description.attributes.duration_s if description is not None else None
+        seconds = overrides.duration_s or described or video_s
+        check_free_space(out, _output_bytes(seconds, stems=stems, video=video))
+        return out, video, named
 
     def _check_scoring(
         self,
@@ -399,19 +553,21 @@ class VMB:
         *,
         overwrite: bool,
         audio_bitrate: str | int | None,
-    ) -> tuple[Path | None, Path | None]:
-        """The video and the scored video's name, checked before any work (describing a long
-        video takes a while): paths inside the roots, a free output name, the video's length."""
+    ) -> tuple[Path | None, Path | None, float | None]:
+        """The video, the scored video's name and the video's length, checked before any work:
+        paths inside the roots, a free output name, the video's length."""
         if not video_path:
-            return None, None
+            return None, None, None
         from vmb_agent.rendering.video import check_scoring
 
         video = self.policy.check_read(video_path, what="video")
         named = self.policy.check_write(video_out) if video_out else None
-        check_scoring(video, out=named, overwrite=overwrite, duration_s=overrides.duration_s,
-                      audio_bitrate=audio_bitrate)  # fmt: skip
-        return video, named
+        info, _ = check_scoring(video, out=named, overwrite=overwrite,
+                                duration_s=overrides.duration_s,
+                                audio_bitrate=audio_bitrate)  # fmt: skip
+        return video, named, info.duration_s
 
+    @front_door
     def fitting_references(
         self, description: MusicDescription, overrides: GenerationOverrides, n: int
     ) -> tuple[list[str], list[str]]:
@@ -445,11 +601,12 @@ class VMB:
             return chosen, [note]
         return chosen, []
 
+    @front_door
     def score(
         self,
         video: str | Path,
         *,
-        context: str | None = None,
+        context: Context | None = None,
         out_dir: str | Path | None = None,
         overrides: GenerationOverrides | dict | None = None,
         seed: int | None = None,
@@ -457,15 +614,18 @@ class VMB:
         stems: bool = False,
         video_out: str | Path | None = None,
         overwrite: bool = False,
-        audio_bitrate: str | int | None = None,
+        audio_bitrate: Bitrate | None = None,
         progress: ProgressCallback | None = None,
     ) -> GenerationResult:
         """Describe a video, retrieve references, generate music that lands on its cuts, mux
         (into ``video_out`` if given, else beside the other outputs; see :meth:`generate` for
         ``overwrite`` and ``audio_bitrate``)."""
         overrides = self._overrides(overrides)  # before the video's analysis, not after
-        self._check_scoring(video, video_out, overrides, overwrite=overwrite,
-                            audio_bitrate=audio_bitrate)  # fmt: skip
+        check_path_text(video, "video")
+        self._prepare_outputs(
+            out_dir, video, video_out, overrides, None,
+            stems=stems, overwrite=overwrite, audio_bitrate=audio_bitrate,
+        )  # fmt: skip
         description = self.describe(video, context=context, kind="video")
         return self.generate(
             description,
@@ -480,6 +640,46 @@ class VMB:
             audio_bitrate=audio_bitrate,
             progress=progress,
         )
+
+
+def check_output_folder(folder: Path) -> None:
+    """Make sure ``folder`` can take new files before any work is done (a read-only or full file
+    system, a folder without write permission): one line naming it, else. Nothing is created:
+    a folder that does not exist yet is judged by the nearest one above it that does."""
+    existing = next((f for f in (folder, *folder.parents) if f.exists()), folder)
+    try:
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as exc:
+        raise os_failure(exc, where=folder) or InputError(
+            f"output folder {shorten(str(folder))} cannot be written: {exc.strerror or exc}."
+        ) from None
+
+
+def check_free_space(folder: Path, need: int) -> None:
+    """Refuse before any work when ``folder``'s file system has less room than the outputs need
+    (a disk that fills while the files are written would fail after the whole generation)."""
+    existing = next((f for f in (folder, *folder.parents) if f.exists()), folder)
+    try:
+        free = shutil.disk_usage(existing).free
+    except OSError:  # not measurable (some network file systems): the writes will tell
+        return
+    if free < need:
+        raise EnvironmentFailureError(
+            f"no space left on the device (ENOSPC) at {str(folder)!r}: {free / 1e6:.0f} MB free, "
+            f"the outputs need about {need / 1e6:.0f} MB; free some space or write elsewhere."
+        )
+
+
+def _output_bytes(seconds: float | None, *, stems: bool, video: Path | None) -> int:
+    """About how much disk a generation's outputs take: the WAV (and one per stem), MIDI and
+    piano roll for ``seconds`` of music (None: the default length), plus a copy of the video."""
+    from vmb_agent.generation.conditions import DEFAULT_DURATION_S, MAX_DURATION_S, MAX_INSTRUMENTS
+
+    seconds = min(seconds or DEFAULT_DURATION_S, MAX_DURATION_S)
+    files = 1 + (MAX_INSTRUMENTS if stems else 0)
+    picture = os.path.getsize(video) if video is not None else 0
+    return int(max(OUTPUT_BYTES_MIN, seconds * OUTPUT_BYTES_PER_S * files + picture))
 
 
 class AsyncVMB:

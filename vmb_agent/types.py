@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 SourceKind = Literal["image", "video", "text"]
 SearchMode = Literal["broad", "targeted", "dual"]
@@ -24,6 +24,35 @@ ConditionOrigin = Literal["override", "description", "reference", "default", "vi
 
 #: ``progress(done, total, message)`` — the callback every long operation accepts.
 ProgressCallback = Callable[[float, float | None, str | None], None]
+
+# Caps on what a caller can hand in (a description, filters, overrides): far above anything VMB
+# or a person writes, low enough that one request cannot hold a worker for long (400,000 cuts
+# took 80 s) or come back as a megabyte-long error. Results VMB makes stay far below them.
+MAX_NAMES = 32  # genres, moods, instruments in one list
+MAX_NAME_CHARS = 100  # one genre / mood / instrument / style / label / backend name
+MAX_KEY_CHARS = 40  # "F# minor", "Eb major", ...
+MAX_TEXT_CHARS = 10_000  # a description's prose (describe writes 40-150 words)
+MAX_CONTEXT_CHARS = 4000  # a caller's hint, as describe accepts it
+MAX_PATH_CHARS = 4096  # PATH_MAX on Linux
+MAX_SECTIONS = 200
+MAX_CUTS = 5000  # 600 s of music at one cut per 0.12 s; a long film's shots
+MAX_EVIDENCE = 100
+MAX_FEATURES = 200  # measured features in one map
+MAX_PALETTE = 64
+
+MAX_TAGS = 32  # labels stored with an indexed track
+MAX_TAG_CHARS = 200
+
+Name = Annotated[str, StringConstraints(max_length=MAX_NAME_CHARS)]
+FeatureName = Annotated[str, StringConstraints(max_length=MAX_NAME_CHARS)]
+#: ``{"project": "x"}``: the labels ``index_music`` / ``vmb library add --tag`` store
+Tags = Annotated[
+    dict[
+        Annotated[str, StringConstraints(min_length=1, max_length=MAX_NAME_CHARS)],
+        Annotated[str, StringConstraints(max_length=MAX_TAG_CHARS)],
+    ],
+    Field(max_length=MAX_TAGS),
+]
 
 
 class _Model(BaseModel):
@@ -38,11 +67,19 @@ class _Model(BaseModel):
 class MusicAttributes(_Model):
     """Explicit, editable musical attributes: the structured half of the text bridge."""
 
-    genres: list[str] = Field(default_factory=list, description="e.g. ['cinematic', 'ambient']")
-    moods: list[str] = Field(default_factory=list, description="e.g. ['calm', 'nostalgic']")
-    instruments: list[str] = Field(default_factory=list, description="e.g. ['piano', 'strings']")
+    genres: list[Name] = Field(
+        default_factory=list, max_length=MAX_NAMES, description="e.g. ['cinematic', 'ambient']"
+    )
+    moods: list[Name] = Field(
+        default_factory=list, max_length=MAX_NAMES, description="e.g. ['calm', 'nostalgic']"
+    )
+    instruments: list[Name] = Field(
+        default_factory=list, max_length=MAX_NAMES, description="e.g. ['piano', 'strings']"
+    )
     tempo_bpm: float | None = Field(None, ge=30, le=300, description="beats per minute")
-    key: str | None = Field(None, description="tonic and mode, e.g. 'A minor' or 'Eb major'")
+    key: str | None = Field(
+        None, max_length=MAX_KEY_CHARS, description="tonic and mode, e.g. 'A minor' or 'Eb major'"
+    )
     time_signature: str = Field("4/4", pattern=r"^\d{1,2}/\d{1,2}$")
     energy: float = Field(0.5, ge=0, le=1, description="0 = very calm, 1 = very intense")
     valence: float = Field(0.5, ge=0, le=1, description="0 = dark/sad, 1 = bright/happy")
@@ -54,47 +91,67 @@ class Section(_Model):
 
     start_s: float = Field(ge=0)
     end_s: float = Field(gt=0)
-    label: str = Field(description="intro, verse, build, climax, outro, ...")
+    label: str = Field(
+        max_length=MAX_NAME_CHARS, description="intro, verse, build, climax, outro, ..."
+    )
     energy: float = Field(0.5, ge=0, le=1)
 
 
 class Evidence(_Model):
     """Why an attribute has its value: the measured features behind it and the rule used."""
 
-    attribute: str = Field(description="the attribute this explains, e.g. 'tempo_bpm'")
-    value: str = Field(description="the value it led to, as text")
-    features: dict[str, float] = Field(default_factory=dict, description="measured inputs")
-    rule: str = Field(description="the documented mapping that was applied")
+    attribute: str = Field(
+        max_length=MAX_NAME_CHARS, description="the attribute this explains, e.g. 'tempo_bpm'"
+    )
+    value: str = Field(max_length=MAX_CONTEXT_CHARS, description="the value it led to, as text")
+    features: dict[FeatureName, float] = Field(
+        default_factory=dict, max_length=MAX_FEATURES, description="measured inputs"
+    )
+    rule: str = Field(
+        max_length=MAX_CONTEXT_CHARS, description="the documented mapping that was applied"
+    )
 
 
 class SourceInfo(_Model):
     """What was described and by which backend."""
 
-    path: str | None = None
+    path: str | None = Field(None, max_length=MAX_PATH_CHARS)
     kind: SourceKind
-    backend: str = "analysis"
+    backend: str = Field("analysis", max_length=MAX_NAME_CHARS)
     width: int | None = None
     height: int | None = None
     duration_s: float | None = None
     fps: float | None = None
-    context: str | None = Field(None, description="the caller's hint, e.g. 'wedding, slow dance'")
+    context: str | None = Field(
+        None,
+        max_length=MAX_CONTEXT_CHARS,
+        description="the caller's hint, e.g. 'wedding, slow dance'",
+    )
 
 
 class MusicDescription(_Model):
     """The text bridge: prose a musician can work from plus explicit attributes and evidence."""
 
-    text: str = Field(description="prose description of the music, 40-150 words")
+    text: str = Field(
+        max_length=MAX_TEXT_CHARS, description="prose description of the music, 40-150 words"
+    )
     attributes: MusicAttributes = Field(default_factory=MusicAttributes)
-    sections: list[Section] = Field(default_factory=list)
-    evidence: list[Evidence] = Field(default_factory=list)
+    sections: list[Section] = Field(default_factory=list, max_length=MAX_SECTIONS)
+    evidence: list[Evidence] = Field(default_factory=list, max_length=MAX_EVIDENCE)
     source: SourceInfo
     cuts_s: list[float] = Field(
-        default_factory=list, description="video shot cuts (s) that music should land on"
+        default_factory=list,
+        max_length=MAX_CUTS,
+        description="video shot cuts (s) that music should land on",
     )
-    features: dict[str, float] = Field(
-        default_factory=dict, description="summary of the measured visual features"
+    features: dict[FeatureName, float] = Field(
+        default_factory=dict,
+        max_length=MAX_FEATURES,
+        description="summary of the measured visual features",
     )
-    palette: list[str] = Field(default_factory=list, description="dominant colours as #rrggbb")
+    palette: list[Annotated[str, StringConstraints(max_length=32)]] = Field(
+        default_factory=list, max_length=MAX_PALETTE, description="dominant colours as #rrggbb"
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -148,11 +205,17 @@ class SearchFilters(_Model):
 
     tempo_min: float | None = Field(None, ge=30, le=300)
     tempo_max: float | None = Field(None, ge=30, le=300)
-    key: str | None = Field(None, description="e.g. 'D minor' (exact key) or 'D' (either mode)")
+    key: str | None = Field(
+        None,
+        max_length=MAX_KEY_CHARS,
+        description="e.g. 'D minor' (exact key) or 'D' (either mode)",
+    )
     mode: Scale | None = None
-    instruments: list[str] = Field(default_factory=list, description="all must be present")
-    genre: str | None = None
-    mood: str | None = None
+    instruments: list[Name] = Field(
+        default_factory=list, max_length=MAX_NAMES, description="all must be present"
+    )
+    genre: str | None = Field(None, max_length=MAX_NAME_CHARS)
+    mood: str | None = Field(None, max_length=MAX_NAME_CHARS)
     duration_min: float | None = Field(None, ge=0)
     duration_max: float | None = Field(None, ge=0)
 
@@ -192,12 +255,12 @@ class SearchResult(_Model):
 class GenerationOverrides(_Model):
     """Explicit controls from the user or agent; they win over both bridges."""
 
-    style: str | None = None
+    style: str | None = Field(None, max_length=MAX_NAME_CHARS)
     tempo_bpm: float | None = Field(None, ge=30, le=300)
-    key: str | None = None
+    key: str | None = Field(None, max_length=MAX_KEY_CHARS)
     # checked against the supported meters (with the list in the error) by check_overrides
     time_signature: str | None = Field(None, max_length=8, description="2/4, 3/4 or 4/4")
-    instruments: list[str] | None = None
+    instruments: list[Name] | None = Field(None, max_length=MAX_NAMES)
     duration_s: float | None = Field(None, ge=0.5, le=600)
     energy: float | None = Field(None, ge=0, le=1)
     valence: float | None = Field(None, ge=0, le=1)

@@ -70,16 +70,17 @@ def progress_bar(description: str, *, enabled: bool = True) -> Iterator[Progress
 
 
 def read_description(path: str) -> Any:
-    """A ``MusicDescription`` JSON file (as ``vmb describe --json`` writes), or a one-line error."""
-    from pathlib import Path
+    """A ``MusicDescription`` JSON file (as ``vmb describe --json`` writes), or a one-line error.
 
-    from vmb_agent.errors import InputError, validated
+    Read through the path policy's JSON reader: a regular file only (``/dev/zero`` or a FIFO is
+    refused, not read forever), at most 16 MB, nested at most 64 levels."""
+    from vmb_agent.errors import shorten, validated
+    from vmb_agent.files import PathPolicy
+    from vmb_agent.sdk import load_settings
     from vmb_agent.types import MusicDescription
 
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputError(f"description file not found: {path!r}.") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InputError(f"cannot read description {path!r} as JSON: {exc}") from None
-    return validated(MusicDescription, data, f"description {path!r} is not a MusicDescription")
+    policy = PathPolicy(max_input_bytes=int(load_settings().max_input_mb * 1024**2))
+    data = policy.read_json(path, what="description file")
+    return validated(
+        MusicDescription, data, f"description {shorten(path)} is not a MusicDescription"
+    )

@@ -20,10 +20,9 @@ def chat(offline: bool, describe_path: str | None) -> None:
     no drums, more like 2, 45 seconds, darker, generate, play, help, quit.
     """
     from vmb_agent.chat.session import ChatSession
-    from vmb_agent.sdk import VMB
-    from vmb_agent.settings import get_settings
+    from vmb_agent.sdk import VMB, load_settings
 
-    settings = get_settings()
+    settings = load_settings()  # a bad VMB_* value: one line naming it
     vmb = VMB(settings)
     interactive = sys.stdin.isatty()
     if interactive:

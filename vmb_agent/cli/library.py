@@ -16,8 +16,10 @@ def _vmb() -> Any:
 
 
 def _print_report(report: Any) -> None:
-    click.echo(f"added {len(report.added)}, already present {len(report.unchanged)}, "
-               f"failed {len(report.failed)} ({report.seconds:.1f} s)")
+    click.echo(
+        f"added {len(report.added)}, already present {len(report.unchanged)}, "
+        f"failed {len(report.failed)} ({report.seconds:.1f} s)"
+    )
     for path, reason in report.failed.items():
         click.echo(f"  skipped {path}: {reason}", err=True)
 
@@ -25,8 +27,10 @@ def _print_report(report: Any) -> None:
 def _track_line(track: Any) -> str:
     tempo = f"{track.tempo_bpm:.0f} BPM" if track.tempo_bpm else "? BPM"
     minutes, seconds = divmod(round(track.duration_s), 60)
-    return (f"{track.id}  {track.title[:40]:<40}  {track.key or '?':<9} {tempo:>8}  "
-            f"{minutes}:{seconds:02d}  {', '.join(track.instruments[:3])}")
+    return (
+        f"{track.id}  {track.title[:40]:<40}  {track.key or '?':<9} {tempo:>8}  "
+        f"{minutes}:{seconds:02d}  {', '.join(track.instruments[:3])}"
+    )
 
 
 @click.group("library")
@@ -35,8 +39,13 @@ def library() -> None:
 
 
 @library.command("build")
-@click.option("--size", type=int, default=500, show_default=True,
-              help="How many music21 corpus pieces to index (1-20000).")
+@click.option(
+    "--size",
+    type=int,
+    default=500,
+    show_default=True,
+    help="How many music21 corpus pieces to index (1-20000).",
+)
 @json_option
 def build(size: int, as_json: bool) -> None:
     """Build the bundled reference library from the music21 corpus (offline)."""
@@ -60,16 +69,32 @@ def _parse_tags(values: tuple[str, ...]) -> dict[str, str]:
 
 @library.command("add")
 @click.argument("paths", nargs=-1, required=True)
-@click.option("--tag", "tags", multiple=True, metavar="K=V",
-              help="Tag every added track (repeatable), e.g. --tag genre=jazz --tag mood=calm.")
+@click.option(
+    "--tag",
+    "tags",
+    multiple=True,
+    metavar="K=V",
+    help="Tag every added track (repeatable), e.g. --tag genre=jazz --tag mood=calm.",
+)
 @json_option
 def add(paths: tuple[str, ...], tags: tuple[str, ...], as_json: bool) -> None:
-    """Index audio (WAV/FLAC/OGG/Opus/MP3) and MIDI files or folders (recursively)."""
+    """Index audio (WAV/FLAC/OGG/Opus/MP3) and MIDI files or folders (recursively).
+
+    Files that cannot be read are skipped with a reason; when nothing was added or already
+    present and some file failed, the command exits 2.
+    """
     parsed = _parse_tags(tags)
     vmb = _vmb()
     with progress_bar("adding", enabled=not as_json) as report_progress:
         report = vmb.add_to_library(list(paths), tags=parsed, progress=report_progress)
     emit(report, as_json, _print_report)
+    if report.failed and not report.added and not report.unchanged:
+        # nothing usable in what was named: a script must not take that for success
+        from vmb_agent.errors import InputError, shorten
+
+        path, reason = next(iter(report.failed.items()))
+        more = f" (and {len(report.failed) - 1} more)" if len(report.failed) > 1 else ""
+        raise InputError(f"nothing added: {shorten(path)}: {reason[:300]}{more}")
 
 
 @library.command("list")

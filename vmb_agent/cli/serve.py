@@ -27,9 +27,23 @@ import click
 def serve(transport: str, host: str, port: int, log_level: str) -> None:
     """Run the MCP server (stdio or streamable HTTP).
 
-    Binding HTTP beyond loopback requires VMB_TOKEN; clients then send
-    "Authorization: Bearer $VMB_TOKEN". GET /health answers without a token.
+    Binding HTTP beyond loopback requires VMB_TOKEN, a random secret of at least 32 characters
+    and 128 bits (`vmb token` prints one); clients then send "Authorization: Bearer $VMB_TOKEN".
+    GET /health answers without a token.
     """
     from vmb_agent.tools.server import run
 
     run(transport, host=host, port=port, log_level=log_level)
+
+
+@click.command("token")
+def token() -> None:
+    """Print a fresh random token for VMB_TOKEN (43 URL-safe characters, 256 bits).
+
+    \b
+    export VMB_TOKEN=$(vmb token)
+    vmb serve --transport http --host 0.0.0.0
+    """
+    import secrets
+
+    click.echo(secrets.token_urlsafe(32))
