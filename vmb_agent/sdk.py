@@ -26,6 +26,7 @@ from vmb_agent.errors import (
     AccessDeniedError,
     EnvironmentFailureError,
     InputError,
+    NotFoundError,
     VMBError,
     check_path_text,
     check_range,
@@ -367,7 +368,7 @@ class VMB:
             checked.append(
                 self.policy.check_dir(p) if resolved.is_dir() else self.policy.check_read(p)
             )
-        return self.library.add(checked, tags=tags or {}, progress=progress)
+        return self.library.add(checked, tags=tags or {}, progress=progress, policy=self.policy)
 
     @front_door
     def build_library(
@@ -379,7 +380,11 @@ class VMB:
 
     @front_door
     def get_track(self, track_id: TrackId) -> TrackInfo:
-        return self.library.get(track_id)
+        track = self.library.get(track_id)
+        if self.policy.roots and not self.policy.allows(track.path):
+            # indexed before the path gate (e.g. through a symlink): not shown to this caller
+            raise NotFoundError(f"no track with id {track_id!r} in the allowed roots.")
+        return track
 
     @front_door
     def list_tracks(self, *, limit: int = 50, offset: int = 0) -> list[TrackInfo]:
