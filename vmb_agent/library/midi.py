@@ -81,13 +81,7 @@ def _scan_track(data: bytes, pos: int, end: int, stop_after: int) -> tuple[int, 
     (the count stops once it passes ``stop_after``)."""
     notes = ticks = status = last_note = 0
     while pos < end and notes <= stop_after:
-        delta = 0
-        while pos < end:  # variable-length delta time
-            byte = data[pos]
-            pos += 1
-            delta = (delta << 7) | (byte & 0x7F)
-            if byte < 0x80:
-                break
+        delta, pos = _varlen(data, pos, end)  # the delta time
         ticks += delta
         if pos >= end:
             break
@@ -96,13 +90,7 @@ def _scan_track(data: bytes, pos: int, end: int, stop_after: int) -> tuple[int, 
             pos += 1
         if status in (0xFF, 0xF0, 0xF7):  # meta (type byte first) or sysex: a sized blob
             pos += 1 if status == 0xFF else 0
-            size = 0
-            while pos < end:
-                byte = data[pos]
-                pos += 1
-                size = (size << 7) | (byte & 0x7F)
-                if byte < 0x80:
-                    break
+            size, pos = _varlen(data, pos, end)
             pos += size
             continue
         kind = status >> 4
@@ -111,6 +99,19 @@ def _scan_track(data: bytes, pos: int, end: int, stop_after: int) -> tuple[int, 
             notes += kind == 0x9 and pos + 1 < end and data[pos + 1] > 0
         pos += _DATA_BYTES.get(kind, 0) or 1  # a status byte that is none of these: skip one
     return notes, last_note
+
+
+def _varlen(data: bytes, pos: int, end: int) -> tuple[int, int]:
+    """A MIDI variable-length quantity at ``pos`` (7 bits a byte, high bit = more): (value,
+    the position after it)."""
+    value = 0
+    while pos < end:
+        byte = data[pos]
+        pos += 1
+        value = (value << 7) | (byte & 0x7F)
+        if byte < 0x80:
+            break
+    return value, pos
 
 
 def load_midi(path: str | os.PathLike[str]) -> pretty_midi.PrettyMIDI:
