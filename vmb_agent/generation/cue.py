@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -78,6 +79,15 @@ class CueMap:
     def _bar(self, beat: float) -> int:
         return int(min(max(math.floor(beat / self.beats_per_bar + 1e-9), 0), len(self.start_s) - 1))
 
+    def _bar_at_time(self, time_s: float) -> int:
+        i = int(np.searchsorted(self.start_s, time_s + 1e-9, side="right")) - 1
+        return min(max(i, 0), len(self.start_s) - 1)
+
+    @cached_property
+    def hit_beats(self) -> frozenset[float]:
+        """The composed beats of the hits (their bars' downbeats)."""
+        return frozenset(float(bar * self.beats_per_bar) for bar in self.hit_bars)
+
     def time_at(self, beat: float) -> float:
         """Seconds at a composed beat; a dropped beat maps to where its bar's playing starts (a
         pickup) or ends (a shortened bar), so notes in dropped beats have no length."""
@@ -91,8 +101,7 @@ class CueMap:
 
     def beat_at(self, time_s: float) -> float:
         """The composed beat playing at ``time_s``."""
-        i = int(np.clip(np.searchsorted(self.start_s, time_s + 1e-9, side="right") - 1, 0,
-                        len(self.start_s) - 1))  # fmt: skip
+        i = self._bar_at_time(time_s)
         local = (time_s - self.start_s[i]) * self.tempo[i] / 60.0
         if i < len(self.start_s) - 1:
             local = min(local, float(self.beats[i]))
@@ -100,8 +109,7 @@ class CueMap:
 
     def nearest_beat(self, time_s: float) -> float:
         """The played beat (a composed beat number) nearest to ``time_s``."""
-        i = int(np.clip(np.searchsorted(self.start_s, time_s + 1e-9, side="right") - 1, 0,
-                        len(self.start_s) - 1))  # fmt: skip
+        i = self._bar_at_time(time_s)
         beat_s = 60.0 / self.tempo[i]
         local = np.arange(math.ceil(self.beats[i] - 1e-9)) * beat_s + self.start_s[i]
         options = [(abs(t - time_s), i * self.beats_per_bar + self.skip[i] + k)
@@ -226,7 +234,7 @@ def _solve_end_tempo(start: np.ndarray, bars: list[float], gap_s: float, low: fl
 class _State:
     tempo: float  # the last bar's tempo
     cost: float
-    path: tuple  # ((bars, end tempo, start tempo, kept hit index), ...) per segment
+    path: tuple  # the pickup (beats, tempo, tempo), then (bars, end tempo, start tempo) a segment
 
 
 def _segment_cost(start: float, end: float, bars: list[float], base: float, bpb: int) -> float:
@@ -257,12 +265,12 @@ def _pickup_states(first_hit: float, base: float, low: float, high: float,
                 continue
             cost = DRIFT_COST * beats * ((tempo / base - 1) * 100) ** 2
             cost += HALF_BEAT_PICKUP_COST * (halves % 2) + 0.5 * ((beats % bpb) != 0)
-            states.append(_State(tempo, cost, ((beats, tempo, tempo, 0),)))
+            states.append(_State(tempo, cost, ((beats, tempo, tempo),)))
     return states
 
 
 def _advance(states: list[_State], gap_s: float, base: float, low: float, high: float,
-             bpb: int, hit: int) -> list[_State]:  # fmt: skip
+             bpb: int) -> list[_State]:  # fmt: skip
     """Every way to play the next segment (``gap_s`` long) from every state, best per tempo bin."""
     starts = np.array([s.tempo for s in states])
     n_low = max(4, math.floor(2 * gap_s * low / 60.0))
@@ -279,7 +287,7 @@ def _advance(states: list[_State], gap_s: float, base: float, low: float, high: 
             cost = state.cost + _segment_cost(state.tempo, float(end), bars, base, bpb)
             key = round(float(end) / TEMPO_BIN_BPM)
             if key not in best or cost < best[key].cost:
-                step = (tuple(bars), float(end), state.tempo, hit)
+                step = (tuple(bars), float(end), state.tempo)
                 best[key] = _State(float(end), cost, (*state.path, step))
     return sorted(best.values(), key=lambda s: s.cost)[:MAX_STATES]
 
@@ -304,7 +312,7 @@ def plan_cue(
         return None
     kept = [hits[0]]
     for i in range(1, len(hits)):
-        advanced = _advance(states, hits[i] - kept[-1], base_bpm, low, high, beats_per_bar, i)
+        advanced = _advance(states, hits[i] - kept[-1], base_bpm, low, high, beats_per_bar)
         if advanced:  # else no tempo map within the limits reaches this cut: an accent
             states = advanced
             kept.append(hits[i])
@@ -332,7 +340,7 @@ def _build(state: _State, hits: list[float], accents: list[float], duration_s: f
         starts.append(t), tempi.append(tempo0), beats.append(bpb), skips.append(0.0)
         t += bpb * 60.0 / tempo0
     hit_bars = [len(starts)]
-    for k, (bars, end, start, _) in enumerate(state.path[1:], start=1):
+    for k, (bars, end, start) in enumerate(state.path[1:], start=1):
         t = hits[k - 1]
         m = len(bars)
         for j, n in enumerate(bars):

@@ -47,15 +47,18 @@ def _accent_hits(ctx: Context) -> None:
     cue = ctx.grid.cue
     if cue is None:
         return
-    hits = np.array([bar * ctx.bpb for bar in cue.hit_bars], dtype=float)
-    accents = np.array([b for b in ctx.accents if not np.any(np.abs(hits - b) < 1e-6)])
+    hits = cue.hit_beats
+    ordered = np.array(sorted(hits))
+    accents = {round(b, 6) for b in ctx.accents} - hits
     for note in ctx.notes:
-        gap = hits - note.start
-        if np.any(np.abs(gap) < 1e-6):
+        start = round(note.start, 6)
+        following = int(np.searchsorted(ordered, note.start + 1e-6))  # the next hit after it
+        gap = ordered[following] - note.start if following < len(ordered) else np.inf
+        if start in hits:
             note.velocity = int(min(127, max(HIT_MIN_VELOCITY, round(note.velocity * HIT_ACCENT))))
-        elif np.any((gap > 1e-6) & (gap <= 0.5 + 1e-6)):
+        elif gap <= 0.5 + 1e-6:
             note.velocity = max(1, round(note.velocity * BEFORE_HIT))
-        elif accents.size and np.any(np.abs(accents - note.start) < 1e-6):  # a cut, no section
+        elif start in accents:  # a cut, no section
             note.velocity = int(min(127, round(note.velocity * CUT_ACCENT)))
 
 

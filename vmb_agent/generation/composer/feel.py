@@ -94,8 +94,7 @@ def _meter(beats: float, beats_per_bar: int) -> tuple[int, int]:
 
 
 def _on_hit(grid: Grid, beat: float) -> bool:
-    cue = grid.cue
-    return cue is not None and any(abs(beat - b * cue.beats_per_bar) < 1e-6 for b in cue.hit_bars)
+    return grid.cue is not None and round(beat, 6) in grid.cue.hit_beats
 
 
 def _tracks(parts: list[Part]) -> tuple[dict[str, pretty_midi.Instrument],
