@@ -245,6 +245,38 @@ def test_disk_full_while_writing_names_the_folder(
     assert list(out.iterdir()) == []  # nothing half-written
 
 
+# A real full disk: a 200 KB tmpfs in a private mount namespace (root only), the space
+# pre-check bypassed in the child so the failure happens mid-write, as when another program fills
+# the disk during a render.
+_FULL_DISK_SCRIPT = """
+import sys
+import vmb_agent.sdk
+from vmb_agent.cli import main
+vmb_agent.sdk.check_free_space = lambda folder, need: None
+sys.argv = ["vmb", "generate", "calm piano", "--duration", "4", "--out", sys.argv[1]]
+main()
+"""
+
+
+def test_disk_full_mid_wav_is_one_line_and_leaves_nothing(vmb_home: Path, tmp_path: Path) -> None:
+    if os.geteuid() != 0 or not Path("/usr/bin/unshare").exists():
+        pytest.skip("needs root and unshare to mount a small tmpfs")
+    out = tmp_path / "full"
+    out.mkdir()
+    script = tmp_path / "full_disk.py"
+    script.write_text(_FULL_DISK_SCRIPT)
+    mount = f"mount -t tmpfs -o size=200k tmpfs {out}"
+    run = f"{mount} && {sys.executable} {script} {out}; code=$?; ls -A {out}; exit $code"
+    result = subprocess.run(
+        ["unshare", "-m", "sh", "-c", run], capture_output=True, text=True, timeout=120, check=False
+    )
+    if "mount:" in result.stderr:
+        pytest.skip(f"cannot mount a tmpfs here: {result.stderr.strip()}")
+    line = one_line_error(result.stderr)
+    assert result.returncode == 3 and "ENOSPC" in line and str(out) in line, result.stderr
+    assert result.stdout.strip() == ""  # ls -A: no temporary or half-written file left
+
+
 def test_a_bug_is_one_line_and_exit_1(vmb_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from vmb_agent.cli import cli
     from vmb_agent.sdk import VMB

@@ -42,6 +42,7 @@ from mcp.server.mcpserver.tools import Tool
 from mcp.server.mcpserver.utilities.func_metadata import FuncMetadata
 from mcp_types import CallToolResult, ToolAnnotations
 from pydantic import ValidationError
+from vmb_agent.tools.admission import Admission
 from vmb_agent.tools.content import OUTPUTS_URI, mime_type, tool_result
 from vmb_agent.tools.handlers import TOOLS, ToolSpec, validation_message
 
@@ -74,10 +75,11 @@ class ServerState:
     settings: Settings
     vmb: VMB
     base_roots: list[Path] = field(default_factory=list)
-    # Long jobs (generation, indexing) are CPU-bound: more threads than cores only add
-    # contention, so they queue here; quick read-only tools use anyio's default pool and are
-    # never stuck behind them.
-    heavy_limiter: anyio.CapacityLimiter | None = None
+    # how many calls of each kind run at once and wait; past that, "busy" (tools/admission.py)
+    admission: Admission = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.admission = Admission(self.settings)
     # stdio with VMB_TRUST_CLIENT_ROOTS=1: the client's roots may widen the allowed roots
     trust_client_roots: bool = False
 
@@ -86,13 +88,6 @@ class ServerState:
         base_roots = [*settings.allowed_roots, settings.home, _examples_dir()]
         policy = PathPolicy(roots=base_roots, max_input_bytes=int(settings.max_input_mb * 1024**2))
         return cls(settings=settings, vmb=VMB(settings, policy=policy), base_roots=base_roots)
-
-    def limiter_for(self, spec: ToolSpec) -> anyio.CapacityLimiter | None:
-        if not spec.long_running:
-            return None
-        if self.heavy_limiter is None:  # created inside the event loop that uses it
-            self.heavy_limiter = anyio.CapacityLimiter(max(2, os.cpu_count() or 2))
-        return self.heavy_limiter
 
 
 class VMBMCPServer(MCPServer[ServerState]):
@@ -213,11 +208,10 @@ def _make_tool(spec: ToolSpec, state: ServerState) -> Tool:
         vmb = state.vmb.with_policy(await _session_policy(state, ctx))
         progress = _progress_bridge(ctx)
         started = time.perf_counter()
-        await ctx.report_progress(0.0, 100.0, f"{spec.name} started")
         try:
-            result = await anyio.to_thread.run_sync(
-                spec.handler, vmb, args, progress, limiter=state.limiter_for(spec)
-            )
+            async with state.admission.slot(spec.name):  # busy: refused before any work
+                await ctx.report_progress(0.0, 100.0, f"{spec.name} started")
+                result = await anyio.to_thread.run_sync(spec.handler, vmb, args, progress)
         except VMBError as exc:
             raise ToolError(str(exc)) from exc
         except ValidationError as exc:  # e.g. a hand-edited MusicDescription that breaks a bound

@@ -99,6 +99,10 @@ class ConfigError(VMBError):
     """A setting from the environment (``VMB_*``) is invalid, e.g. ``VMB_MAX_INPUT_MB=abc``."""
 
 
+class BusyError(VMBError):
+    """The server already runs and queues as many calls of this kind as it accepts."""
+
+
 class EnvironmentFailureError(VMBError):
     """The operating system refused a read or write: permission denied, no space left, a name
     too long, a read-only file system. The message names the path."""

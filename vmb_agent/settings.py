@@ -55,6 +55,13 @@ class Settings(BaseSettings):
     generate_backend: str = "symbolic"
 
     max_input_mb: float = Field(2048, gt=0, description="largest input file accepted")
+    max_jobs: int | None = Field(
+        None, ge=1, le=256,
+        description="server: heavy calls (describe, generate, score) run at once; default: cores",
+    )
+    max_queued: int = Field(
+        16, ge=0, le=10_000, description="server: calls of one kind that may wait; then 'busy'"
+    )
     embed_audio_previews: bool = False
     preview_max_kb: int = Field(512, gt=0)
 

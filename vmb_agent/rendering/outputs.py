@@ -6,8 +6,9 @@ half-written file behind.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO
 
 import numpy as np
 
@@ -30,7 +31,60 @@ def write_wav(path: Path, audio: np.ndarray, sample_rate: int, bit_depth: int = 
     if bit_depth not in WAV_SUBTYPES:
         raise InputError(f"bit depth {bit_depth} is not supported; allowed: 16, 24.")
     clipped = np.clip(audio, -1.0, 1.0)
-    soundfile.write(str(path), clipped, sample_rate, subtype=WAV_SUBTYPES[bit_depth], format="WAV")
+    raw = open(path, "wb")  # noqa: SIM115 - closed below, where a full disk may also show
+    checked = _CheckedFile(raw)
+    try:
+        soundfile.write(checked, clipped, sample_rate, subtype=WAV_SUBTYPES[bit_depth], format="WAV")
+        checked.close()
+    except Exception:  # soundfile reports a failed write as its own error (or an assert)
+        checked.close()
+        if checked.error is None:
+            raise
+        checked.error.filename = str(path)  # the machine's refusal (no space, quota), not a bug
+        raise checked.error from None
+    if checked.error is not None:
+        checked.error.filename = str(path)
+        raise checked.error
+
+
+class _CheckedFile:
+    """A file for libsndfile's virtual I/O that keeps an ``OSError`` instead of raising it.
+
+    libsndfile writes through C callbacks: an exception raised there is printed and lost, and
+    libsndfile reports only "System error". Kept here, a full disk surfaces as ENOSPC.
+    """
+
+    def __init__(self, raw: BinaryIO) -> None:
+        self.raw = raw
+        self.error: OSError | None = None
+
+    def write(self, data: bytes) -> int:
+        return self._guard(self.raw.write, data)
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return self._guard(self.raw.seek, offset, whence)
+
+    def tell(self) -> int:
+        return self.raw.tell()
+
+    def read(self, size: int = -1) -> bytes:
+        return self.raw.read(size)
+
+    def close(self) -> None:
+        """Close the file; a failed final flush is kept like any other write error."""
+        try:
+            self.raw.close()
+        except OSError as exc:
+            self.error = self.error or exc
+
+    def _guard(self, call: Callable[..., int], *args: int | bytes) -> int:
+        if self.error is not None:
+            return 0
+        try:
+            return call(*args)
+        except OSError as exc:
+            self.error = exc
+            return 0
 
 
 def write_midi(path: Path, midi: pretty_midi.PrettyMIDI) -> None:
