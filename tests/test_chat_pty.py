@@ -3,11 +3,14 @@ pick a reference, generate, play, quit."""
 
 from __future__ import annotations
 
+import fcntl
 import os
 import pty
 import select
+import struct
 import subprocess
 import sys
+import termios
 import time
 from pathlib import Path
 
@@ -23,8 +26,10 @@ PROMPT = "vmb> "
 class Terminal:
     """A child process on a pty: send lines, read until the prompt comes back."""
 
-    def __init__(self, argv: list[str], env: dict[str, str]) -> None:
+    def __init__(self, argv: list[str], env: dict[str, str], columns: int = 0) -> None:
         self.master, slave = pty.openpty()
+        if columns:  # the window size a terminal emulator would set (rows, columns)
+            fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, columns, 0, 0))
         self.process = subprocess.Popen(
             argv, stdin=slave, stdout=slave, stderr=slave, env=env, cwd=REPO, close_fds=True
         )
@@ -70,7 +75,8 @@ def test_offline_chat_session_in_a_terminal(tmp_path: Path) -> None:
                      VMB_PLAYER="echo PLAYED")  # fmt: skip
     VMB(Settings(home=home)).add_to_library([media["piano_c_major"].parent])
 
-    terminal = Terminal([sys.executable, "-m", "vmb_agent", "chat"], env)
+    # wide enough that the long temporary paths stay on their line (wrapping has its own test)
+    terminal = Terminal([sys.executable, "-m", "vmb_agent", "chat"], env, columns=400)
     try:
         assert "offline mode" in terminal.read_until(PROMPT, timeout=60)
         assert "more like 2" in terminal.say("help")
@@ -92,5 +98,31 @@ def test_offline_chat_session_in_a_terminal(tmp_path: Path) -> None:
         os.write(terminal.master, b"quit\n")
         assert "bye" in terminal.read_until("bye", timeout=30)
         assert terminal.process.wait(timeout=30) == 0
+    finally:
+        terminal.close()
+
+
+def test_chat_wraps_on_words_and_show_follows_the_edits(tmp_path: Path) -> None:
+    """In a 60-column terminal no line runs past the edge and no word is cut; "piano only"
+    leaves only the piano, and ``show`` prints prose written for the edited tempo and key."""
+    home = tmp_path / "home"
+    env = server_env(home, tmp_path, TERM="dumb", PATH="/usr/bin:/bin")
+    terminal = Terminal([sys.executable, "-m", "vmb_agent", "chat"], env, columns=60)
+    try:
+        terminal.read_until(PROMPT, timeout=60)
+        terminal.say("text: a calm folk tune for piano, strings, bass and drums at 80 bpm")
+        assert "instruments: piano\n" in terminal.say("piano only, 140 bpm, in D major")
+        shown = terminal.say("show")
+        lines = shown.split("\n")[1:-1]  # between the echoed command and the next prompt
+        assert all(len(line) <= 60 for line in lines), lines
+        assert len(lines) > 4  # the prose is longer than one 60-column line
+        joined = " ".join(line.strip() for line in lines)
+        assert "at about 140 BPM" in joined and "in D major" in joined and "80 BPM" not in joined
+        assert "The piano carries the melody, unaccompanied." in joined
+        assert "instruments piano;" in joined
+        help_lines = terminal.say("help").split("\n")[1:-1]
+        assert all(len(line) <= 60 for line in help_lines), help_lines
+        os.write(terminal.master, b"quit\n")
+        terminal.read_until("bye", timeout=30)
     finally:
         terminal.close()

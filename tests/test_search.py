@@ -281,6 +281,29 @@ def test_cli_search_errors(cli_env, tmp_path: Path) -> None:
         assert result.output.startswith("error: ") and result.output.count("\n") == 1, args
 
 
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["search"], ["search needs a query, a description or a filter", "--description FILE",
+                      "--tempo"]),
+        (["search", "  "], ["search needs a query, a description or a filter"]),
+        (["search", "--mode", "broad"], ["broad search", "a query or a description"]),
+        (["search", "--mode", "broad", "--tempo", "90-120"], ["broad search", "a query"]),
+        (["search", "--mode", "targeted"], ["targeted search", "a filter", "--tempo"]),
+        (["search", "--instruments", ","], ["search needs a query, a description or a filter"]),
+    ],
+)
+def test_cli_search_without_input_says_what_the_mode_needs(cli_env, args, says) -> None:
+    from vmb_agent.cli import cli
+
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith("error: ") and result.output.count("\n") == 1
+    assert "targeted search needs at least one filter" not in result.output
+    for text in says:
+        assert text in result.output
+
+
 def test_attribute_index_follows_writes_here_and_elsewhere(tmp_path: Path) -> None:
     tracks = synthetic_tracks(12, seed=3)
     here = Library(Settings(home=tmp_path))

@@ -11,7 +11,7 @@ import os
 import random
 import shutil
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,6 +21,7 @@ from vmb_agent.errors import InputError, VMBError, check_range
 from vmb_agent.sdk import VMB
 from vmb_agent.theory import normalize_instrument, parse_key
 from vmb_agent.types import (
+    Conditions,
     GenerationOverrides,
     GenerationResult,
     MusicDescription,
@@ -41,9 +42,9 @@ Commands:
   generate             render music (go, again)      play / open   listen to the last result
   show                 the current description, references and settings
   undo                 take back the last edit       reset   start over      quit
-Edits (combine with commas): faster, much slower, 120 bpm, in D minor, minor, add piano,
-  no drums, 45 seconds, 1:30, darker, brighter, calmer, more energetic, style jazz, seed 7,
-  another take"""
+Edits (combine with commas): faster, much slower, 120 bpm, in D minor, minor, add strings,
+  no drums, piano only, use piano and cello, swap piano for guitar, 45 seconds, 1:30, shorter,
+  darker, brighter, calmer, more energetic, melancholic, style jazz, seed 7, another take"""
 
 
 @dataclass
@@ -66,13 +67,38 @@ class ChatState:
         return DEFAULT_TEMPO
 
     def base_instruments(self) -> list[str]:
+        """The instruments the next generation would play: what "add X" / "no X" edit."""
         if self.overrides.instruments is not None:
             return list(self.overrides.instruments)
-        if self.description and self.description.attributes.instruments:
-            return list(self.description.attributes.instruments)
-        if self.last_result:
+        if self.description is None and self.last_result is not None:
             return list(self.last_result.requested.instruments)
-        return []
+        return list(self.planned().instruments)
+
+    def base_duration(self) -> float:
+        for value in (
+            self.overrides.duration_s,
+            self.description.attributes.duration_s if self.description else None,
+            self.last_result.requested.duration_s if self.last_result else None,
+        ):
+            if value:
+                return float(value)
+        return DEFAULT_DURATION_S
+
+    def generation_overrides(self) -> GenerationOverrides:
+        """The overrides ``generate`` sends: the user's, with the chat's default length."""
+        if self.overrides.duration_s is None and (
+            self.description is None or not self.description.attributes.duration_s
+        ):
+            return self.overrides.model_copy(update={"duration_s": DEFAULT_DURATION_S})
+        return self.overrides
+
+    def planned(self) -> Conditions:
+        """The conditions ``generate`` would resolve now from the description and the overrides
+        (references left out: they are read only when generating, and change instruments only
+        when neither the description nor the user named any)."""
+        from vmb_agent.generation.conditions import resolve_conditions
+
+        return resolve_conditions(self.effective_description(), None, self.generation_overrides())
 
     def base_level(self, name: str) -> float:
         value = getattr(self.overrides, name)
@@ -90,16 +116,34 @@ class ChatState:
         return self.last_result.requested.key if self.last_result else None
 
     def effective_description(self) -> MusicDescription | None:
-        """The description with the overrides written into its attributes (what search sees)."""
+        """The description with the overrides written into its attributes and its prose written
+        again from them: what ``show`` prints, search looks for and ``generate`` starts from.
+
+        The length goes into the prose only: the attributes keep the described length, which
+        the generator needs to stretch the description's sections to the length asked for (the
+        override carries the new length)."""
+        from vmb_agent.describe.prose import rewrite
+
         if self.description is None:
             return None
-        changes = {
+        changes: dict[str, object] = {
             name: value
-            for name in ("tempo_bpm", "key", "instruments", "energy", "valence", "duration_s")
+            for name in ("tempo_bpm", "key", "instruments", "energy", "valence")
             if (value := getattr(self.overrides, name)) is not None
         }
+        if self.overrides.style:  # the style named in words leads the genres
+            genres = self.description.attributes.genres
+            changes["genres"] = list(dict.fromkeys([self.overrides.style, *genres]))
+        if not changes and self.overrides.duration_s is None:
+            return self.description
         attributes = self.description.attributes.model_copy(update=changes)
-        return self.description.model_copy(update={"attributes": attributes})
+        said = (
+            attributes
+            if self.overrides.duration_s is None
+            else attributes.model_copy(update={"duration_s": self.overrides.duration_s})
+        )
+        text = rewrite(self.description, said)
+        return self.description.model_copy(update={"attributes": attributes, "text": text})
 
 
 class ChatSession:
@@ -116,11 +160,18 @@ class ChatSession:
     # -- one line ------------------------------------------------------------------------------
 
     def handle(self, line: str) -> None:
-        """Handle one typed line; every VMBError is reported as one line and the session goes on."""
+        """Handle one typed line; every VMBError is reported as one line and the session goes on.
+
+        A line is all or nothing: when one of its edits fails ("no piano, kazoo"), the edits
+        before it on the same line are taken back too."""
+        s = self.state
+        before = (s.overrides, s.description, list(s.references), s.seed, len(self._history))
         try:
             for action in parse_line(line):
                 self.apply(action)
         except VMBError as exc:
+            s.overrides, s.description, s.references, s.seed, depth = before
+            del self._history[depth:]
             self.out(f"error: {exc}")
 
     def apply(self, action: Action) -> None:
@@ -138,8 +189,29 @@ class ChatSession:
     # -- edits ---------------------------------------------------------------------------------
 
     def _set(self, **changes: object) -> None:
+        """Change overrides; names and ranges are checked now (an unknown style is refused at
+        the edit, not at the next generate). ``None`` clears a field."""
+        from vmb_agent.generation.conditions import check_overrides
+
         merged = {**self.state.overrides.model_dump(exclude_none=True), **changes}
-        self.state.overrides = GenerationOverrides.model_validate(merged)
+        overrides = GenerationOverrides.model_validate(merged)
+        check_overrides(overrides)
+        self.state.overrides = overrides
+
+    def _set_instruments(self, instruments: list[str]) -> None:
+        from vmb_agent.generation.conditions import MAX_INSTRUMENTS
+
+        if not instruments:
+            raise InputError(
+                "that leaves no instruments; say which should play, e.g. 'piano only'."
+            )
+        if len(set(instruments)) > MAX_INSTRUMENTS:
+            raise InputError(
+                f"{len(set(instruments))} instruments is too many; at most {MAX_INSTRUMENTS} "
+                "play at once. Drop one first, e.g. 'no flute'."
+            )
+        self._set(instruments=list(dict.fromkeys(instruments)))
+        self.out("instruments: " + ", ".join(self.state.overrides.instruments or []))
 
     def _edit(self, action: Action) -> None:
         s = self.state
@@ -165,17 +237,18 @@ class ChatSession:
             key = parse_key(f"{tonic} {action.value}").name
             self._set(key=key)
             self.out(f"key {key}")
-        elif action.kind in ("add", "remove"):
-            name = normalize_instrument(str(action.value))
-            instruments = s.base_instruments()
-            if action.kind == "add" and name not in instruments:
-                instruments.append(name)
-            elif action.kind == "remove":
-                if name not in instruments:
-                    self.out(f"({name} was not in the instruments)")
-                instruments = [i for i in instruments if i != name]
-            self._set(instruments=instruments)
-            self.out("instruments: " + (", ".join(instruments) or "(none: the style decides)"))
+        elif action.kind in ("add", "remove", "only", "replace"):
+            instruments = list(self._instruments_after(action))
+            if s.overrides.instruments is None and instruments == s.base_instruments():
+                # nothing changes: leave the band to the style and the description
+                self.out("instruments: " + ", ".join(instruments) + " (unchanged)")
+                return
+            self._set_instruments(instruments)
+        elif action.kind == "duration_scale":
+            old = s.base_duration()
+            new = round(min(600.0, max(1.0, old * float(action.value))), 1)
+            self._set(duration_s=new)
+            self.out(f"duration {old:g} -> {new:g} s")
         elif action.kind == "duration":
             seconds = check_range("duration", float(action.value), 1, 600)
             self._set(duration_s=seconds)
@@ -217,6 +290,26 @@ class ChatSession:
         else:  # pragma: no cover - parse_line only produces the kinds above
             raise InputError(f"unknown edit {action.kind!r}.")
 
+    def _instruments_after(self, action: Action) -> Iterator[str]:
+        """The instrument list after one instrument edit (names are canonical already)."""
+        current = self.state.base_instruments()
+        if action.kind == "only":
+            yield from action.value  # type: ignore[misc]
+            return
+        name = normalize_instrument(str(action.value))
+        if name not in current and action.kind in ("remove", "replace"):
+            self.out(f"({name} was not playing)")
+        if action.kind == "replace":
+            new = normalize_instrument(str(action.extra["new"]))
+            # in the old one's place (it played that role), or added when it was not there
+            yield from (new if i == name else i for i in current)
+            if name not in current:
+                yield new
+            return
+        yield from (i for i in current if i != name or action.kind == "add")
+        if action.kind == "add" and name not in current:
+            yield name
+
     def _apply_hints(self, hints: TextHints) -> None:
         """Vocabulary words ("melancholic", "lofi hip hop", "with a harp"): moods and genres
         join the description; instruments, levels, tempo, key and length become overrides."""
@@ -231,9 +324,18 @@ class ChatSession:
             )
             s.description = s.description.model_copy(update={"attributes": attributes})
         changes: dict[str, object] = {}
-        if hints.instruments or hints.removed_instruments:
-            removed = {normalize_instrument(n) for n in hints.removed_instruments}
-            added = [normalize_instrument(n) for n in hints.instruments]
+        # A genre word brings its usual instruments into the hints ("jazz" -> piano, bass, sax,
+        # drums); those follow from the style. Only instruments named outright edit the list.
+        said = set()
+        for word in hints.matched:
+            try:
+                said.add(normalize_instrument(word))
+            except InputError:
+                pass
+        added = [normalize_instrument(n) for n in hints.instruments]
+        added = [n for n in added if n in said]
+        removed = {normalize_instrument(n) for n in hints.removed_instruments}
+        if added or removed:
             instruments = list(dict.fromkeys([*s.base_instruments(), *added]))
             changes["instruments"] = [i for i in instruments if i not in removed]
         if hints.energy is not None:
@@ -322,14 +424,10 @@ class ChatSession:
         s = self.state
         if s.description is None and s.last_result is None:
             raise InputError("nothing to generate yet: 'describe PATH' or 'text: your idea' first.")
-        overrides = s.overrides
-        if overrides.duration_s is None and (
-            s.description is None or not s.description.attributes.duration_s
-        ):
-            overrides = overrides.model_copy(update={"duration_s": DEFAULT_DURATION_S})
+        overrides = s.generation_overrides()
         self.out("generating ...")
         result = self.vmb.generate(
-            s.description or self._text_from_last_result(),
+            s.effective_description() or self._text_from_last_result(),
             reference_ids=s.references,
             overrides=overrides,
             seed=s.seed,
@@ -345,6 +443,7 @@ class ChatSession:
             f"wrote {result.audio_path} ({result.duration_s:.1f} s; measured {measured}; "
             f"seed {result.seed})"
         )
+        self.out(f"playing {', '.join(result.requested.instruments)} ({result.requested.style})")
         if result.midi_path:
             self.out(f"midi  {result.midi_path}")
         for warning in result.warnings:
@@ -380,11 +479,16 @@ class ChatSession:
             return
         a = d.attributes
         self.out(d.text)
+        try:  # what will play: the style's band with the description's suggestions in it
+            instruments = self.state.base_instruments()
+        except VMBError:
+            instruments = list(a.instruments)
         facts = [
             f"tempo {a.tempo_bpm:.0f} bpm" if a.tempo_bpm else "",
             f"key {a.key}" if a.key else "",
-            "instruments " + ", ".join(a.instruments) if a.instruments else "",
+            "instruments " + ", ".join(instruments) if instruments else "",
             "moods " + ", ".join(a.moods) if a.moods else "",
+            "genres " + ", ".join(a.genres) if a.genres else "",
             f"energy {a.energy:.2f}, valence {a.valence:.2f}",
         ]
         self.out("  " + "; ".join(f for f in facts if f))

@@ -28,6 +28,25 @@ def parse_range(text: str | None, what: str, unit: str) -> tuple[float | None, f
         ) from None
 
 
+_FILTER_FLAGS = "--tempo, --key, --mode-scale, --instruments, --genre, --mood, --duration"
+#: what each mode ranks by, said when it has nothing to rank (checked before the library opens,
+#: so the answer is the same with an empty library)
+MISSING_INPUT = {
+    "dual": (
+        'search needs a query, a description or a filter: e.g. `vmb search "calm piano"`, '
+        f"--description FILE, or one of {_FILTER_FLAGS}."
+    ),
+    "broad": (
+        "broad search ranks by theme, so it needs a query or a description: e.g. "
+        '`vmb search "calm piano" --mode broad` or --description FILE.'
+    ),
+    "targeted": (
+        f"targeted search ranks by constraints, so it needs a filter (one of {_FILTER_FLAGS}), "
+        "a query or a description: e.g. `vmb search --mode targeted --tempo 90-120`."
+    ),
+}
+
+
 def match_row(match: Any) -> dict[str, Any]:
     """One JSON row: the fields scripts need at top level, plus the full track."""
     t = match.track
@@ -59,10 +78,15 @@ def search(text: str | None, description_file: str | None, mode: str, tempo: str
            mood: str | None, duration: str | None, k: int, as_json: bool) -> None:
     """Find reference music in the library for TEXT and/or a description."""
     from vmb_agent.cli._output import read_description
-    from vmb_agent.errors import validated
+    from vmb_agent.errors import InputError, validated
     from vmb_agent.sdk import VMB
     from vmb_agent.types import SearchFilters
 
+    has_text = bool((text or "").strip()) or description_file is not None
+    has_filter = any((v or "").strip(" ,") for v in (tempo, key, mode_scale, instruments, genre,
+                                                       mood, duration))
+    if not (has_text or has_filter) or (mode == "broad" and not has_text):
+        raise InputError(MISSING_INPUT[mode])
     description = read_description(description_file) if description_file else None
     tempo_min, tempo_max = parse_range(tempo, "tempo", "BPM")
     duration_min, duration_max = parse_range(duration, "duration", "seconds")

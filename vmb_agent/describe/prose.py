@@ -7,8 +7,10 @@ limits. Deterministic: the same description always reads the same.
 
 from __future__ import annotations
 
+import re
+
 from vmb_agent.describe.vocabulary import load_vocabulary
-from vmb_agent.types import MusicAttributes, Section
+from vmb_agent.types import MusicAttributes, MusicDescription, Section
 
 MIN_WORDS, MAX_WORDS = 40, 150
 
@@ -122,6 +124,26 @@ def compose(
     if a.duration_s:
         optional.append(f"It should last about {a.duration_s:.0f} seconds.")
     return _fit([*sentences, *optional])
+
+
+def rewrite(description: MusicDescription, attributes: MusicAttributes | None = None) -> str:
+    """The description's prose written again for ``attributes`` (default: its own), from the
+    same source facts (kind, features, palette, sections, cuts, context): what an edit in
+    ``vmb chat`` changes reads the same as a fresh description would."""
+    brief = None
+    if description.source.kind == "text":  # the prompt lives on only in its prose sentence
+        found = re.search(r"It realises the brief \u201c(.*?)\u201d\.", description.text)
+        brief = found.group(1) if found else None
+    return compose(
+        attributes or description.attributes,
+        kind=description.source.kind,
+        features=dict(description.features),
+        palette=list(description.palette),
+        sections=list(description.sections),
+        cuts_s=list(description.cuts_s),
+        context=description.source.context,
+        text=brief,
+    )
 
 
 def _video_sentence(features: dict[str, float], cuts_s: list[float]) -> str:

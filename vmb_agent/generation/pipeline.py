@@ -464,7 +464,7 @@ def write_outputs(
     The scored video is ``video_out`` (its suffix picks the container; an existing file is kept
     unless ``overwrite``), else beside the rest in the input's container (MP4 if that has none).
     """
-    from vmb_agent.rendering.outputs import draw_piano_roll, write_midi, write_wav
+    from vmb_agent.rendering.outputs import draw_piano_roll, roll_timeline, write_midi, write_wav
     from vmb_agent.rendering.video import (
         DEFAULT_AUDIO_KBPS,
         container_for,
@@ -490,12 +490,8 @@ def write_outputs(
         tmp = dict(zip([*targets, *(f"stem:{k}" for k in stem_targets)], temps, strict=True))
         write_wav(tmp["audio"], rendered.audio, SAMPLE_RATE, bit_depth)
         write_midi(tmp["midi"], composition.midi)
-        section_starts = [
-            composition.beat_time(sec.start_bar * composition.beats_per_bar)
-            for sec in composition.sections
-        ]
         draw_piano_roll(tmp["piano_roll"], composition.midi, composition.duration_s,
-                        section_starts_s=section_starts)  # fmt: skip
+                        timeline=roll_timeline(composition, conditions))  # fmt: skip
         for name in stem_targets:
             write_wav(tmp[f"stem:{name}"], rendered.stems[name], SAMPLE_RATE, bit_depth)
         if video_path is not None:
