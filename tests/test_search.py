@@ -189,6 +189,8 @@ def test_negative_duration_and_bad_modes(library: Library) -> None:
         library.search(mode="broad", k=3)
     with pytest.raises(OutOfRangeError, match="at least one filter"):
         library.search(mode="targeted", k=3)
+    with pytest.raises(OutOfRangeError, match="a query text, a description, or a filter"):
+        library.search(mode="dual", k=3)  # the default mode, with nothing to search for
 
 
 filter_strategy = st.builds(

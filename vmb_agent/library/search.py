@@ -281,6 +281,11 @@ def run_search(store: Any, embed: Any, *, query: str | None,
     if store.count() == 0:
         result.notes.append("the library is empty; run `vmb library build` or `vmb library add`.")
         return result
+    if mode == "dual" and not text and where is None:
+        raise OutOfRangeError(
+            "search needs something to search for: a query text, a description, or a filter "
+            "(tempo, key, mode, instruments, genre, mood, duration)."
+        )
     if mode in ("broad", "dual") and not text:
         if mode == "broad":
             raise OutOfRangeError("broad search needs a query text or a description.")
