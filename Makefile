@@ -8,16 +8,15 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: install demo test bench eval lint
 
-# torch is pinned to the CPU build that pip finds locally (the bundled MiniLM model's
-# sentence-transformers dependency needs *a* torch; VMB's default path never imports it).
-# tinysoundfont goes in with --no-deps: its wheel declares pyaudio (live playback only),
-# which does not build without PortAudio headers.
-$(STAMP): pyproject.toml Makefile
+# A plain editable install: it compiles the vendored SoundFont renderer (needs a C++ compiler;
+# redone when its source changes) and pulls no torch (the MiniLM weights ship in the package).
+# PYTHONWARNINGS: setuptools prints an informational note ("Editable installation... be careful
+# with folders named like your package") for every editable install of a package with mapped
+# folders (tools/, prompts/); it is not a problem with this package, so it is kept out of the log.
+$(STAMP): pyproject.toml setup.py Makefile $(shell find vmb_agent/rendering/_tinysoundfont-src -type f)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q torch==2.13.0
-	$(BIN)/python -m pip install -q --no-deps tinysoundfont==0.3.7
-	$(BIN)/python -m pip install -q -e '.[dev]'
+	PYTHONWARNINGS="ignore:Editable installation" $(BIN)/python -m pip install -q -e '.[dev]'
 	touch $(STAMP)
 
 install: $(STAMP)

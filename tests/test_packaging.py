@@ -10,22 +10,51 @@ from pathlib import Path
 from conftest import REPO
 
 
-def _packages_on_disk() -> set[str]:
-    found = set()
-    for init in (REPO / "vmb_agent").rglob("__init__.py"):
-        rel = init.parent.relative_to(REPO)
-        found.add(".".join(rel.parts))
-    for mapped in ("tools", "prompts"):
-        for init in (REPO / mapped).rglob("__init__.py"):
-            rel = init.parent.relative_to(REPO / mapped)
-            found.add(".".join(("vmb_agent", mapped, *rel.parts)))
-    return {p for p in found if "__pycache__" not in p}
+def _package_folders() -> dict[str, Path]:
+    """Every folder that ships, by package name: all folders with an importable name under
+    vmb_agent and under the two root folders mapped into it. setuptools warns at every build
+    about files in such a folder unless it is a listed package; folders whose names cannot be
+    imported (``_tinysoundfont-src``) are plain data of the package above them."""
+    found = {}
+    for root, prefix in ((REPO / "vmb_agent", ("vmb_agent",)),
+                         (REPO / "tools", ("vmb_agent", "tools")),
+                         (REPO / "prompts", ("vmb_agent", "prompts"))):  # fmt: skip
+        for folder in [root, *root.rglob("*")]:
+            parts = folder.relative_to(root).parts
+            if folder.is_dir() and "__pycache__" not in parts and all(
+                part.isidentifier() for part in parts
+            ):
+                found[".".join((*prefix, *parts))] = folder
+    return found
+
+
+def _setuptools_config() -> dict:
+    return tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]
 
 
 def test_every_package_folder_is_listed_in_pyproject() -> None:
-    config = tomllib.loads((REPO / "pyproject.toml").read_text())
-    listed = set(config["tool"]["setuptools"]["packages"])
-    assert _packages_on_disk() == listed
+    listed = set(_setuptools_config()["packages"])
+    assert set(_package_folders()) == listed
+
+
+def test_every_data_file_is_named_by_package_data() -> None:
+    """include-package-data is off, so a file that no package-data pattern names would be left
+    out of the wheel."""
+    package_data = _setuptools_config()["package-data"]
+    for package, folder in _package_folders().items():
+        data = {f.name for f in folder.iterdir() if f.is_file() and f.suffix not in (".py", ".pyc")
+                and not f.name.endswith(".so")}  # fmt: skip
+        named = {f.name for pattern in package_data.get(package, []) for f in folder.glob(pattern)}
+        assert data <= named, (package, data - named)
+
+
+def test_vendored_renderer_is_compiled_and_carries_its_licences() -> None:
+    from vmb_agent.rendering import _tinysoundfont  # type: ignore[attr-defined]
+
+    assert Path(_tinysoundfont.__file__).parent == REPO / "vmb_agent" / "rendering"
+    source = REPO / "vmb_agent" / "rendering" / "_tinysoundfont-src"
+    assert "Bernhard Schelling" in (source / "NOTICE").read_text()
+    assert "Nathan Whitehead" in (source / "LICENSE").read_text()
 
 
 def test_import_is_light() -> None:

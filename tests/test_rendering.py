@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from vmb_agent.errors import BackendUnavailableError, InputError
+from vmb_agent.errors import InputError
 from vmb_agent.rendering.master import (
     MasterSettings,
     integrated_loudness,
@@ -107,15 +106,6 @@ def test_soundfont_choice_order(
     monkeypatch.setenv("VMB_SOUNDFONT", str(bundled_soundfont()))
     get_settings.cache_clear()
     assert choose_soundfont().source == "VMB_SOUNDFONT"
-
-
-def test_missing_tinysoundfont_names_the_install_command(monkeypatch: pytest.MonkeyPatch) -> None:
-    from vmb_agent.rendering import synth
-
-    monkeypatch.setitem(sys.modules, "tinysoundfont", None)  # as if not installed
-    monkeypatch.setattr(synth, "_synth_cache", {})
-    with pytest.raises(BackendUnavailableError, match="pip install --no-deps tinysoundfont"):
-        render_midi(scale_midi())
 
 
 def test_loudness_matches_pyloudnorm() -> None:

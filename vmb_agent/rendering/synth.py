@@ -185,14 +185,15 @@ def _load_synth(
         if key in _synth_cache:
             _synth_cache[key] = entry = _synth_cache.pop(key)  # most recently used last
             return entry
-        try:
-            import tinysoundfont
-        except ImportError:
+        try:  # TinySoundFont, vendored and compiled with the package (no PyAudio dependency)
+            from vmb_agent.rendering._tinysoundfont_synth import Synth
+        except ImportError as exc:
             raise BackendUnavailableError(
-                "the SoundFont renderer tinysoundfont is not installed; "
-                "pip install --no-deps tinysoundfont"
+                f"the SoundFont renderer (the compiled module vmb_agent.rendering._tinysoundfont)"
+                f" cannot be loaded ({exc}); reinstall vmb-agent, which compiles it (a source"
+                " install needs a C++ compiler)"
             ) from None
-        synth = tinysoundfont.Synth(gain=gain_db, samplerate=sample_rate)
+        synth = Synth(gain=gain_db, samplerate=sample_rate)
         try:
             if index is None:
                 font: str | bytes = str(choice.path)
