@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from itertools import pairwise
 from pathlib import Path
 
@@ -206,3 +207,60 @@ def test_cuts_are_frame_exact_when_frames_between_analysed_ones_are_skipped(
         assert (
             describe(write_video(tmp_path / f"flash{flash_at}.mp4", flashed, fps=30)).cuts_s == []
         )
+
+
+def _analyse(path: Path, monkeypatch: pytest.MonkeyPatch, *, threaded: bool) -> object:
+    from vmb_agent.describe import video
+
+    monkeypatch.setattr(video, "_core_is_spare", lambda cores: threaded)
+    return video.analyse_video(path)
+
+
+def test_decoding_in_a_worker_thread_measures_exactly_the_same(
+    clips: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    import numpy as np
+
+    for name in ("cuts5", "fast"):
+        alone = _analyse(clips[name], monkeypatch, threaded=False)
+        beside = _analyse(clips[name], monkeypatch, threaded=True)
+        assert beside.cuts_s == alone.cuts_s and beside.colour == alone.colour
+        for field in ("times_s", "motion", "cut_distance", "brightness"):
+            assert np.array_equal(getattr(beside, field), getattr(alone, field)), field
+    assert not [t for t in threading.enumerate() if t.name == "vmb-decode"]
+
+
+def test_the_decoding_thread_stops_when_the_analysis_fails_or_the_file_is_damaged(
+    clips: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    import imageio_ffmpeg
+
+    from vmb_agent.describe import video
+    from vmb_agent.errors import InputError
+
+    whole = tmp_path / "whole.mkv"  # Matroska: a cut-off file still opens and decodes
+    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-loglevel", "error", "-i",
+                    str(clips["cuts5"]), "-c", "copy", str(whole)], check=True)  # fmt: skip
+    data = whole.read_bytes()
+    outcomes = []
+    for share in (0.4, 0.8):
+        damaged = tmp_path / f"damaged{share}.mkv"
+        damaged.write_bytes(data[: int(len(data) * share)] + bytes(range(256)) * 8)
+        for threaded in (False, True):
+            try:
+                outcomes.append(_analyse(damaged, monkeypatch, threaded=threaded).cuts_s)
+            except InputError as exc:
+                outcomes.append(str(exc))
+    assert outcomes[0] == outcomes[1] and outcomes[2] == outcomes[3], outcomes
+
+    def fail(self: object, frame: object) -> None:
+        raise RuntimeError("analysis failed")
+
+    monkeypatch.setattr(video._Pass, "add", fail)
+    with pytest.raises(RuntimeError, match="analysis failed"):
+        _analyse(clips["cuts5"], monkeypatch, threaded=True)
+    assert not [t for t in threading.enumerate() if t.name == "vmb-decode"]

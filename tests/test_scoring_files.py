@@ -329,3 +329,65 @@ def test_variable_frame_rate_length_comes_from_timestamps(tmp_path: Path) -> Non
     assert info.duration_s == pytest.approx(4.44, abs=0.05)
     described = describe_source(vfr, kind="video", policy=PathPolicy())
     assert described.source.duration_s == pytest.approx(4.5, abs=0.1)
+
+
+# -- speed: the mux fed from memory, probes reused -------------------------------------------
+
+
+def test_music_fed_through_a_pipe_is_the_music_in_the_file(tmp_path: Path) -> None:
+    """start_mux encodes samples handed over in memory (no WAV first): the file's audio is the
+    music (AAC, so within its noise), as long as the picture, with the picture copied."""
+    import av
+    import numpy as np
+
+    from vmb_agent.rendering.video import start_mux
+
+    clip = h264(tmp_path / "clip.mp4")
+    t = np.arange(int(1.5 * SR)) / SR
+    tone = (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+    samples = np.stack([tone, 0.5 * tone], axis=1)
+    out = tmp_path / "scored.mp4"
+    start_mux(clip, samples, SR, out, 2.0).wait()
+    info = streams(out)
+    assert info["video"] == "h264" and info["audio"] == ["aac"]
+    with av.open(str(out)) as container:
+        decoded = np.concatenate(
+            [f.to_ndarray() for f in container.decode(container.streams.audio[0])], axis=1
+        ).T
+        assert container.duration / 1e6 == pytest.approx(2.0, abs=0.05)
+    n = samples.shape[0]
+    error = decoded[:n] - samples
+    assert 10 * np.log10((samples**2).sum() / (error**2).sum()) > 20  # dB; AAC at 192 kb/s
+    assert np.abs(decoded[n + 2048 :]).max() < 1e-3  # padded with silence to the picture's end
+
+
+def test_a_failed_or_cancelled_mux_says_so_and_leaves_no_process(tmp_path: Path) -> None:
+    import numpy as np
+
+    from vmb_agent.rendering.video import start_mux
+
+    clip = h264(tmp_path / "clip.mp4")
+    samples = np.zeros((SR * 20, 2), np.float32)  # more than a pipe holds: the feeder blocks
+    job = start_mux(clip, samples, SR, tmp_path / "cancelled.mp4", 2.0)
+    job.cancel()
+    assert job._process.poll() is not None and not job._feeder.is_alive()
+    job = start_mux(clip, samples, SR, tmp_path / "missing" / "x.mp4", 2.0)  # no such folder
+    with pytest.raises(InputError, match="could not mux music into"):
+        job.wait()
+    assert job._process.poll() is not None and not job._feeder.is_alive()
+
+
+def test_a_probe_is_reused_until_the_file_changes(tmp_path: Path) -> None:
+    import os
+
+    from vmb_agent.rendering import video
+
+    clip = h264(tmp_path / "clip.mp4", seconds=2)
+    first = probe_video(clip)
+    assert probe_video(clip) is first  # the same file: no second read
+    h264(tmp_path / "clip.mp4", seconds=3)  # replaced in place
+    os.utime(clip, ns=(os.stat(clip).st_atime_ns, os.stat(clip).st_mtime_ns + 1000))
+    assert probe_video(clip).duration_s == pytest.approx(3.0, abs=0.01)
+    for i in range(video._MAX_PROBES + 2):  # the cache stays small
+        probe_video(clip, limit_s=100.0 + i)
+    assert len(video._PROBES) <= video._MAX_PROBES

@@ -8,9 +8,14 @@ to a tiny luma + chroma image (about 80 pixels wide, sampled straight from the Y
   files), which halves decoding work and still leaves 10+ frames per second to analyse;
 * at most ~15 frames a second are analysed (:data:`ANALYSIS_STEP_S`); the frames in between are
   only held, and measured when a cut shows up, so cut times stay exact to the frame;
-* decoding runs in this thread unless a core is spare: frame threads cost extra CPU per frame;
+* when a core is spare (the load average leaves one idle), frames are decoded in a worker
+  thread (FFmpeg releases the GIL while it decodes) and the analysis runs beside it. On a busy
+  machine that would only add CPU (handing frames between cores cost ~10 % more), so decoding
+  then stays in this thread. FFmpeg's own frame threads get only the cores beyond those (two
+  of them cost ~45 % more CPU per 1080p frame than one);
 * motion is measured on :data:`CHUNK_FRAMES` tiny images at a time (numpy's per-call overhead
-  is paid per chunk), and colour features on at most :data:`COLOUR_FRAMES` frames.
+  is paid per chunk), and colour features on at most :data:`COLOUR_FRAMES` frames, each as it
+  comes (so with a decoding thread they are done by the time the last frame is).
 
 Motion energy is frame differencing on the tiny luma image (changes below a noise floor ignored),
 scaled to a 1/30 s frame interval; brightness is the tiny luma image's mean.
@@ -22,6 +27,9 @@ a jump that returns on the next analysed frame is a flash, not a cut.
 from __future__ import annotations
 
 import os
+import queue
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from itertools import pairwise
 from pathlib import Path
@@ -61,7 +69,10 @@ MIN_SHOT_S = 0.4
 #: Luma changes below this (film grain, sensor and compression noise) are not motion.
 NOISE_FLOOR = 0.015
 MAX_PIXELS = 40_000_000  # 8K UHD is 33 MP
-DECODE_THREADS = 0  # 0: one fewer than the cores this process may use (at most 8)
+DECODE_THREADS = 0  # 0: FFmpeg threads for the cores beyond the decoding and analysing ones (<= 8)
+#: Decoded frames waiting for the analysis: few, so each is still in the cache when it is read
+#: (a queue of 16 cost ~25 % more CPU than this) and little memory is held (1080p: 3 MB a frame).
+DECODE_QUEUE = 2
 _BT709, _UNSPECIFIED, _BT601 = 1, 2, (5, 6)  # FFmpeg AVColorSpace codes
 _PLANAR_8BIT = {
     "yuv420p": (2, 2), "yuvj420p": (2, 2), "yuv422p": (2, 1), "yuvj422p": (2, 1),
@@ -147,16 +158,20 @@ def analyse_video(path: Path, shown: str | None = None) -> VideoAnalysis:
             )
         fps = float(stream.average_rate or stream.guessed_rate or 0) or 30.0
         declared = declared_duration(container, stream)
+        cores = _cores()
+        threaded = _core_is_spare(cores)
         stream.thread_type = "AUTO"
-        # Decoding threads cost extra CPU per frame (cheap frames can take twice the CPU); they
-        # pay only with a core to spare for the analysis, which runs in this thread.
-        stream.codec_context.thread_count = DECODE_THREADS or max(1, min(_cores() - 1, 8))
+        # FFmpeg's frame threads cost extra CPU per frame (cheap frames can take twice the CPU):
+        # they get only the cores left beside the analysis (and the decoding thread).
+        used = 2 if threaded else 1
+        stream.codec_context.thread_count = DECODE_THREADS or max(1, min(cores - used, 8))
         stream.codec_context.skip_frame = "NONREF"
         # The deblocking filter only polishes pixels we average away; skipping it saves ~20 %.
         stream.codec_context.options = {"skip_loop_filter": "all"}
         pass_ = _Pass(fps, declared)
+        frames = _decoded(container, stream, threaded=threaded)
         try:
-            for frame in container.decode(stream):
+            for frame in frames:
                 pass_.add(frame)
         except (av.error.FFmpegError, OSError, ValueError) as exc:
             if pass_.count == 0:
@@ -164,6 +179,8 @@ def analyse_video(path: Path, shown: str | None = None) -> VideoAnalysis:
                     f"video {shown!r} has no decodable frames ({_first_line(exc)})."
                 ) from None
             # A damaged tail: keep what was decoded (checked against the duration below).
+        finally:
+            frames.close()  # the decoding thread has stopped before the container closes
     if pass_.count == 0:
         raise InputError(f"video {shown!r} has no decodable frames.")
     last = pass_.last_time + 1.0 / fps
@@ -175,6 +192,54 @@ def analyse_video(path: Path, shown: str | None = None) -> VideoAnalysis:
     duration = max(declared or 0.0, last) if declared else last
     return pass_.finish(width=width or pass_.width, height=height or pass_.height,
                         duration_s=duration, fps=fps)  # fmt: skip
+
+
+_END = object()
+
+
+def _decoded(container: object, stream: object, *, threaded: bool) -> Iterator[object]:
+    """The stream's frames in order, decoded in a worker thread when ``threaded`` (FFmpeg
+    releases the GIL while it decodes, so the caller's analysis runs beside it on another core).
+    A decoding error is raised here after the frames decoded before it. Close the iterator
+    before the container: closing stops and joins the worker."""
+    if not threaded:
+        yield from container.decode(stream)  # type: ignore[attr-defined]
+        return
+    handed: queue.Queue = queue.Queue(maxsize=DECODE_QUEUE)
+    stop = threading.Event()
+
+    def hand_over(item: object) -> bool:
+        while not stop.is_set():  # the consumer may have stopped reading: never block for good
+            try:
+                handed.put(item, timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def decode() -> None:
+        try:
+            for frame in container.decode(stream):  # type: ignore[attr-defined]
+                if not hand_over(frame):
+                    return
+            end: object = _END
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, raised there
+            end = exc
+        hand_over(end)
+
+    worker = threading.Thread(target=decode, name="vmb-decode", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item = handed.get()
+            if item is _END:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        worker.join()
 
 
 class _Pass:
@@ -191,6 +256,8 @@ class _Pass:
         self.last_time = -np.inf
         self.colour_step = max(COLOUR_STEP_S, (duration_s or 0.0) / COLOUR_FRAMES)
         self.colour_frames: list[np.ndarray] = []
+        #: each colour frame's features, measured as it comes (while the next frames decode)
+        self.colour_measured: list[ColourFeatures] = []
         self.colour_stride = 1  # keep every n-th colour sample (doubles when the cap is hit)
         self.colour_seen = 0
         self.next_colour_t = 0.0
@@ -264,10 +331,13 @@ class _Pass:
             # Colour and texture want a little more detail than motion does.
             self._colour_layout = _Layout(frame, COLOUR_WIDTH)
         tiny = self._colour_layout.tiny(frame)
-        self.colour_frames.append(_yuv_to_rgb(*tiny, self._colour_layout.planar, frame))
+        rgb = _yuv_to_rgb(*tiny, self._colour_layout.planar, frame)
+        self.colour_frames.append(rgb)
+        self.colour_measured.append(colour_features(rgb))
         if len(self.colour_frames) >= MAX_COLOUR_FRAMES:
             # Deterministic decimation: keep every other sample and halve the rate from now on.
             self.colour_frames = self.colour_frames[::2]
+            self.colour_measured = self.colour_measured[::2]
             self.colour_stride *= 2
 
     def _measure_motion(self) -> None:
@@ -305,7 +375,7 @@ class _Pass:
         # The palette needs only ~60k pixels; more makes median cut slow for no gain.
         stacked = np.concatenate(self.colour_frames, axis=0)
         stacked = stacked[:: max(1, stacked.shape[0] * stacked.shape[1] // 60_000)]
-        features = _mean_features([colour_features(f) for f in self.colour_frames])
+        features = _mean_features(self.colour_measured)
         return VideoAnalysis(
             width=width,
             height=height,
@@ -562,6 +632,16 @@ def _mean_features(items: list[ColourFeatures]) -> ColourFeatures:
         hue_deg=float(np.degrees(np.arctan2(y, x)) % 360.0),
         hue_strength=float(np.hypot(x, y)),
     )
+
+
+def _core_is_spare(cores: int) -> bool:
+    """Whether a core would sit idle beside this thread: more cores than the load average's
+    runnable tasks (1 minute) plus this one."""
+    try:
+        load = os.getloadavg()[0]
+    except (AttributeError, OSError):  # not on this system: assume a spare core when there is one
+        load = 0.0
+    return cores >= 2 and load + 1.0 <= cores
 
 
 def _cores() -> int:

@@ -124,6 +124,7 @@ def generate_music(
     from vmb_agent.generation.conditions import check_overrides, resolve_conditions
     from vmb_agent.generation.cue import sync_to_picture
     from vmb_agent.generation.references import analyze_reference, blend
+    from vmb_agent.rendering.master import one_blas_thread
 
     report = progress or (lambda done, total=None, message=None: None)
     total_steps = 6.0
@@ -189,21 +190,23 @@ def generate_music(
     )
     mark("compose")
 
-    # 6-7. Render and master
+    # 6-7. Render and master (loudness filters on one BLAS thread: see one_blas_thread)
     report(2, total_steps, "rendering")
-    rendered = render_composition(composition, conditions, settings, stems=stems, mark=mark)
+    with one_blas_thread():
+        rendered = render_composition(composition, conditions, settings, stems=stems, mark=mark,
+                                      measure_loudness=False)  # fmt: skip
 
-    # 8-9. Measure while the files are written: the analysis (numpy, mostly outside the GIL)
-    # runs in a thread beside the writing and ffmpeg's encoding, on the other core
-    report(4, total_steps, "measuring and writing files")
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        measuring = pool.submit(_timed, measure, rendered, composition, conditions.cuts_s)
-        paths = write_outputs(
-            out_dir, composition, conditions, rendered, video_path=video_path,
-            video_duration_s=video_info.duration_s if video_info else None, video_out=video_out,
-            overwrite=overwrite, audio_kbps=audio_kbps,
-        )  # fmt: skip
-        (measured, alignment), measure_s = measuring.result()
+        # 8-9. Measure while the files are written: the analysis (numpy, mostly outside the
+        # GIL) runs in a thread beside the writing and ffmpeg's encoding, on the other core
+        report(4, total_steps, "measuring and writing files")
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            measuring = pool.submit(_timed, measure, rendered, composition, conditions.cuts_s)
+            paths = write_outputs(
+                out_dir, composition, conditions, rendered, video_path=video_path,
+                video_duration_s=video_info.duration_s if video_info else None,
+                video_out=video_out, overwrite=overwrite, audio_kbps=audio_kbps,
+            )  # fmt: skip
+            (measured, alignment), measure_s = measuring.result()
     warnings += result_warnings(conditions, measured, composition)
     mark("write")
     mark.marks["measure"] = round(measure_s, 4)  # type: ignore[attr-defined]
@@ -240,8 +243,10 @@ def render_composition(
     *,
     stems: bool = False,
     mark: Callable[[str], None] | None = None,
+    measure_loudness: bool = True,
 ) -> Rendered:
-    """SoundFont render -> exact length (loop tail folded back, or a short fade) -> mastering."""
+    """SoundFont render -> exact length (loop tail folded back, or a short fade) -> mastering.
+    ``measure_loudness=False``: the final loudness is left to :func:`measure` (None here)."""
     from vmb_agent.generation.styles import STYLES
     from vmb_agent.rendering.master import STYLE_EQ, MasterSettings, master, stem_chain
     from vmb_agent.rendering.mix import staging_gain, track_roles
@@ -277,7 +282,8 @@ def render_composition(
     master_settings = MasterSettings(reverb_wet=style.reverb, room_size=style.room,
                                      eq=STYLE_EQ.get(conditions.style, ()),
                                      fade_out_s=0.0 if conditions.loop else END_FADE_S)  # fmt: skip
-    audio, report = master(raw, SAMPLE_RATE, master_settings, keep_gain_curve=stems)
+    audio, report = master(raw, SAMPLE_RATE, master_settings, keep_gain_curve=stems,
+                           measure_loudness=measure_loudness)  # fmt: skip
     if mark:
         mark("master")
     stem_audio: dict[str, np.ndarray] = {}
@@ -305,12 +311,18 @@ def fit_length(audio: np.ndarray, n: int, *, loop: bool) -> np.ndarray:
 def measure(
     rendered: Rendered, composition: Composition, cuts_s: list[float] | None = None
 ) -> tuple[Measured, list[CutAlignment]]:
-    """Tempo and key with the library's own analysis; loudness and true peak from mastering;
-    where each cut fell: the onset the audio has at the beat that should sound on it."""
+    """Tempo and key with the library's own analysis; loudness and true peak from mastering
+    (the loudness measured here when mastering left it out); where each cut fell: the onset
+    the audio has at the beat that should sound on it."""
+    from vmb_agent.dsp import integrated_loudness
     from vmb_agent.generation.form import Grid, cut_alignment, cut_targets
 
     tempo = key = None
     onsets = None
+    loudness = rendered.loudness_lufs
+    if loudness is None:  # left to this thread by render_composition(measure_loudness=False)
+        measured_lufs = integrated_loudness(rendered.audio, SAMPLE_RATE)
+        loudness = None if measured_lufs is None else round(measured_lufs, 2)
     grid = composition.grid or Grid(composition.tempo_bpm, composition.beats_per_bar,
                                     composition.duration_s, False, composition.pickup_s)  # fmt: skip
     try:
@@ -330,7 +342,7 @@ def measure(
         tempo_bpm=tempo,
         key=key,
         duration_s=round(rendered.audio.shape[0] / SAMPLE_RATE, 4),
-        loudness_lufs=rendered.loudness_lufs,
+        loudness_lufs=loudness,
         true_peak_dbtp=rendered.true_peak_dbtp,
     )
     return measured, cut_alignment(grid, cuts_s or [], onsets)
@@ -469,7 +481,7 @@ def write_outputs(
         DEFAULT_AUDIO_KBPS,
         container_for,
         default_suffix,
-        mux_audio,
+        start_mux,
     )
 
     out_dir = Path(out_dir)
@@ -488,21 +500,29 @@ def write_outputs(
     order = [*targets.values(), *stem_targets.values()]
     with atomic_outputs(order, overwrite=overwrite) as temps:
         tmp = dict(zip([*targets, *(f"stem:{k}" for k in stem_targets)], temps, strict=True))
-        write_wav(tmp["audio"], rendered.audio, SAMPLE_RATE, bit_depth)
-        write_midi(tmp["midi"], composition.midi)
-        draw_piano_roll(tmp["piano_roll"], composition.midi, composition.duration_s,
-                        timeline=roll_timeline(composition, conditions))  # fmt: skip
-        for name in stem_targets:
-            write_wav(tmp[f"stem:{name}"], rendered.stems[name], SAMPLE_RATE, bit_depth)
+        # the scored video first: ffmpeg encodes the music (fed from memory, not from the WAV)
+        # in a process of its own while the other files are written here
+        muxing = None
         if video_path is not None:
-            mux_audio(
-                Path(video_path),
-                tmp["audio"],
-                tmp["video"],
+            muxing = start_mux(
+                Path(video_path), rendered.audio, SAMPLE_RATE, tmp["video"],
                 video_duration_s or conditions.duration_s,
                 container=container_for(targets["video"]),
                 audio_kbps=audio_kbps or DEFAULT_AUDIO_KBPS,
-            )
+            )  # fmt: skip
+        try:
+            write_wav(tmp["audio"], rendered.audio, SAMPLE_RATE, bit_depth)
+            write_midi(tmp["midi"], composition.midi)
+            draw_piano_roll(tmp["piano_roll"], composition.midi, composition.duration_s,
+                            timeline=roll_timeline(composition, conditions))  # fmt: skip
+            for name in stem_targets:
+                write_wav(tmp[f"stem:{name}"], rendered.stems[name], SAMPLE_RATE, bit_depth)
+        except BaseException:
+            if muxing is not None:
+                muxing.cancel()
+            raise
+        if muxing is not None:
+            muxing.wait()
     result: dict = {k: str(v) for k, v in targets.items()}
     result["stems"] = [str(p) for p in stem_targets.values()]
     return result

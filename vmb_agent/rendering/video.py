@@ -8,18 +8,24 @@ for WebM) with the rotation applied and the frame padded to even sizes. The musi
 first (``+faststart``) so browsers can start playing before the download ends. ffmpeg is the
 static binary inside ``imageio-ffmpeg``. Every input is opened as the container its content shows
 (``describe.media.open_media`` / ``check_media``), with FFmpeg limited to the ``file`` protocol:
-a playlist or concat list is never followed out of the allowed roots.
+a playlist or concat list is never followed out of the allowed roots. The pipeline's music comes
+from memory as raw samples through a pipe (:func:`start_mux`), so ffmpeg encodes it while the
+WAV and the other files are written.
 """
 
 from __future__ import annotations
 
 import re
 import subprocess
+import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vmb_agent.errors import BackendUnavailableError, InputError, OutOfRangeError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import numpy as np
 
 #: the longest video that can be scored (the music's own limit, check_duration's 600 s)
 MAX_VIDEO_S = 600.0
@@ -112,6 +118,13 @@ def parse_audio_bitrate(value: str | int | None) -> int:
     return kbps
 
 
+#: Recent probes by file identity (real path, device, inode, size, change time) and options:
+#: scoring one video probes it four times (the SDK's and the pipeline's checks, the mux), and a
+#: 10-minute video's timestamps take ~0.2 s to read each time. A changed file is probed again.
+_PROBES: dict[tuple, VideoInfo] = {}
+_MAX_PROBES = 16
+
+
 def probe_video(path: Path, *, limit_s: float = MAX_VIDEO_S, timestamps: bool = True) -> VideoInfo:
     """Length, frame size and codec of a video; ``InputError`` if it has no video stream or is
     corrupt.
@@ -122,6 +135,24 @@ def probe_video(path: Path, *, limit_s: float = MAX_VIDEO_S, timestamps: bool = 
     Timestamps come from the packets, read (never decoded) until just past ``limit_s``.
     ``timestamps=False`` reads the declared length only.
     """
+    try:
+        real = Path(path).resolve()
+        stat = real.stat()
+        key: tuple | None = (str(real), stat.st_dev, stat.st_ino, stat.st_size,
+                             stat.st_mtime_ns, stat.st_ctime_ns, limit_s, timestamps)  # fmt: skip
+    except OSError:  # not there or not readable: the probe below says so
+        key = None
+    if key is not None and key in _PROBES:
+        return _PROBES[key]
+    info = _probe(path, limit_s=limit_s, timestamps=timestamps)
+    if key is not None:
+        if len(_PROBES) >= _MAX_PROBES:  # the oldest goes (tolerant of another thread's pop)
+            _PROBES.pop(next(iter(_PROBES), None), None)
+        _PROBES[key] = info
+    return info
+
+
+def _probe(path: Path, *, limit_s: float, timestamps: bool) -> VideoInfo:
     from vmb_agent.describe.media import open_media
 
     try:
@@ -219,14 +250,22 @@ def is_cover_art(stream: object) -> bool:
 def _frames_end(container: Any, stream: Any, limit_s: float, fps: float | None) -> float:
     """Where the last frame ends (its timestamp plus its duration), from the packets without
     decoding them; it stops a little past ``limit_s``. 0 if no packet has a timestamp."""
-    start = float(stream.start_time * stream.time_base) if stream.start_time else 0.0
+    if stream.time_base is None:
+        return 0.0
+    # Times in plain integer arithmetic: ``ticks * num / den`` is the correctly rounded float,
+    # as ``float(ticks * time_base)`` is, without a Fraction per packet (0.5 s for 10 minutes
+    # of video). Demuxed packets carry their stream's time base.
+    num, den = stream.time_base.numerator, stream.time_base.denominator
+    start = stream.start_time * num / den if stream.start_time else 0.0
     one_frame = 1.0 / fps if fps else 0.0
     end = 0.0
     for packet in container.demux(stream):
-        if packet.pts is None or packet.time_base is None:
+        pts = packet.pts
+        if pts is None:
             continue
-        shown = float(packet.duration * packet.time_base) if packet.duration else one_frame
-        end = max(end, float(packet.pts * packet.time_base) - start + shown)
+        duration = packet.duration
+        shown = duration * num / den if duration else one_frame
+        end = max(end, pts * num / den - start + shown)
         if end > limit_s + 1.0:
             break
     return end
@@ -272,16 +311,106 @@ def mux_audio(
     audio_kbps: int = DEFAULT_AUDIO_KBPS,
 ) -> None:
     """Write ``output``: ``video``'s picture (copied if ``container`` takes its codec, else
-    re-encoded) with ``audio``, cut to ``duration_s``. ``container`` defaults to the one
-    ``output``'s suffix names."""
+    re-encoded) with the audio file ``audio``, cut to ``duration_s``. ``container`` defaults to
+    the one ``output``'s suffix names."""
+    audio_input = _input(Path(audio), "audio")
+    command = _mux_command(video, audio_input, output, duration_s, container, audio_kbps)
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise InputError(_mux_failure(video, result.stderr, result.returncode))
+
+
+def start_mux(
+    video: Path,
+    audio: np.ndarray,
+    sample_rate: int,
+    output: Path,
+    duration_s: float,
+    *,
+    container: Container | None = None,
+    audio_kbps: int = DEFAULT_AUDIO_KBPS,
+) -> Mux:
+    """Start writing ``output`` as :func:`mux_audio` does, with the music given as samples
+    (``(n, channels)`` float) fed to ffmpeg through a pipe: the encoding runs while the caller
+    writes its other files, and no WAV has to be written first. ``Mux.wait()`` finishes it."""
+    channels = 1 if audio.ndim == 1 else audio.shape[1]
+    # our own samples, raw: the raw demuxer is forced and `pipe` is the only protocol allowed
+    audio_input = ["-f", "f32le", "-ar", str(sample_rate), "-ac", str(channels),
+                   "-protocol_whitelist", "pipe", "-i", "pipe:0"]  # fmt: skip
+    command = _mux_command(video, audio_input, output, duration_s, container, audio_kbps)
+    return Mux(command, audio, Path(video))
+
+
+#: Samples written to ffmpeg's pipe at a time (a second of stereo float: 350 kB, no big copy).
+_FEED_FRAMES = 44100
+
+
+class Mux:
+    """An ffmpeg mux in the background, its music fed through stdin by a thread."""
+
+    def __init__(self, command: list[str], audio: np.ndarray, video: Path) -> None:
+        self._video = video
+        self._process = subprocess.Popen(
+            command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
+        self._feeder = threading.Thread(target=self._feed, args=(audio,), daemon=True)
+        self._feeder.start()
+
+    def _feed(self, audio: np.ndarray) -> None:
+        import numpy as np
+
+        pipe = self._process.stdin
+        assert pipe is not None
+        try:
+            for start in range(0, audio.shape[0], _FEED_FRAMES):
+                chunk = audio[start : start + _FEED_FRAMES]
+                pipe.write(np.ascontiguousarray(chunk, dtype="<f4").tobytes())
+        except OSError:  # ffmpeg stopped reading (it failed, or was cancelled): wait() says why
+            pass
+        finally:
+            try:
+                pipe.close()
+            except OSError:
+                pass
+
+    def wait(self) -> None:
+        """Wait for ffmpeg to finish; ``InputError`` with its message if it failed."""
+        assert self._process.stderr is not None
+        # read its messages first: ffmpeg never blocks on a full stderr pipe while we wait
+        messages = self._process.stderr.read().decode("utf-8", "replace")
+        self._process.stderr.close()
+        code = self._process.wait()
+        self._feeder.join()
+        if code != 0:
+            raise InputError(_mux_failure(self._video, messages, code))
+
+    def cancel(self) -> None:
+        """Stop ffmpeg (the caller failed before the mux was needed)."""
+        self._process.kill()
+        self._process.wait()
+        self._feeder.join()
+        if self._process.stderr is not None:
+            self._process.stderr.close()
+
+
+def _mux_command(
+    video: Path,
+    audio_input: list[str],
+    output: Path,
+    duration_s: float,
+    container: Container | None,
+    audio_kbps: int,
+) -> list[str]:
+    """ffmpeg's command line: ``video``'s picture and the first audio stream of
+    ``audio_input`` (the options that open it) into ``output``, cut to ``duration_s``."""
     container = container or container_for(output)
     info = probe_video(video, timestamps=False)  # the codec and the stream, not the length
-    # Only the two files named here are read: each input's demuxer is forced to the container
-    # its content shows (never a playlist or concat list) and FFmpeg may use no protocol but
-    # `file` (no http, pipes or nested URLs).
-    inputs = [_input(Path(video), "video"), _input(Path(audio), "audio")]
-    command = [
-        _ffmpeg(), "-nostdin", "-hide_banner", "-loglevel", "error", "-y", *inputs[0], *inputs[1],
+    # Only the files named here are read: each input's demuxer is forced to the container its
+    # content shows (never a playlist or concat list) and FFmpeg may use no protocol but
+    # `file` (no http, pipes or nested URLs); music given as samples comes raw through stdin.
+    return [
+        _ffmpeg(), "-nostdin", "-hide_banner", "-loglevel", "error", "-y",
+        *_input(Path(video), "video"), *audio_input,
         "-map", f"0:v:{info.index}", "-map", "1:a:0",
         *picture_args(info.codec, container),
         "-c:a", container.audio, "-b:a", f"{audio_kbps}k",
@@ -292,15 +421,17 @@ def mux_audio(
         *(["-movflags", "+faststart"] if container.faststart else []),
         "-f", container.muxer, f"file:{Path(output).resolve()}",
     ]  # fmt: skip
-    result = subprocess.run(command, capture_output=True, text=True, check=False)
-    if result.returncode != 0:
-        message = " ".join(result.stderr.strip().splitlines()[-2:]) or f"exit {result.returncode}"
-        raise InputError(f"could not mux music into {str(video)!r}: {message}")
+
+
+def _mux_failure(video: Path, stderr: str, code: int) -> str:
+    message = " ".join(stderr.strip().splitlines()[-2:]) or f"exit {code}"
+    return f"could not mux music into {str(video)!r}: {message}"
 
 
 __all__ = [
     "CONTAINERS",
     "Container",
+    "Mux",
     "VideoInfo",
     "check_scoring",
     "check_video",
@@ -313,4 +444,5 @@ __all__ = [
     "parse_audio_bitrate",
     "picture_args",
     "probe_video",
+    "start_mux",
 ]
