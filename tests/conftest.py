@@ -13,6 +13,9 @@ EXAMPLES = REPO / "vmb_agent" / "examples"
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+# The audio tagger costs ~0.5 s CPU per generation and the suite generates hundreds of pieces;
+# tests/test_style_check.py turns it on where the tags are what is tested.
+os.environ.setdefault("VMB_MEASURE_TAGS", "0")
 
 
 def use_home(home: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:

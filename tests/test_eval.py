@@ -90,12 +90,19 @@ def test_quick_report_files_are_written(quick_report: dict) -> None:
         "controls", "retrieval", "music", "describe", "speed",
     ]
     assert payload["environment"]["python"] and payload["seed"] == 0
-    assert sorted(p.suffix for p in report.parent.iterdir()) == [".json", ".md"] + [".png"] * 6
+    assert sorted(p.suffix for p in report.parent.iterdir()) == [".json", ".md"] + [".png"] * 7
     text = report.read_text()
     assert "## controls" in text and "| check |" in text
     for png in ("tempo_error_hist.png", "key_confusion.png", "recall_at_k.png",
-                "overlap_area.png", "describe_sweeps.png"):
+                "overlap_area.png", "describe_sweeps.png", "style_tags.png"):
         assert (report.parent / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", png
+
+
+def test_music_suite_reports_the_style_check_per_style(quick_report: dict) -> None:
+    music = next(r for r in quick_report["results"] if r.name == "music")
+    rows = music.metrics["style_tags_by_style"]
+    assert len(rows) == 10 and all(r["pieces"] == 1 and r["heard_as"] for r in rows)
+    assert any("audio tagger" in note for note in music.notes)
 
 
 def test_quick_subset_meets_every_target(quick_report: dict) -> None:

@@ -62,6 +62,9 @@ class Settings(BaseSettings):
     max_queued: int = Field(
         16, ge=0, le=10_000, description="server: calls of one kind that may wait; then 'busy'"
     )
+    measure_tags: bool = Field(
+        True, description="tag every generated piece with musicnn (measured.tags, style check)"
+    )
     embed_audio_previews: bool = False
     preview_max_kb: int = Field(512, gt=0)
 

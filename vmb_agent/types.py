@@ -337,6 +337,13 @@ class Conditions(_Model):
     origins: dict[str, ConditionOrigin] = Field(default_factory=dict)
 
 
+class AudioTag(_Model):
+    """One tag of the audio tagger (musicnn) with its probability."""
+
+    tag: str = Field(max_length=MAX_NAME_CHARS)
+    probability: float = Field(ge=0, le=1)
+
+
 class Measured(_Model):
     """What the rendered audio actually is, measured with VMB's own analysis."""
 
@@ -345,6 +352,15 @@ class Measured(_Model):
     duration_s: float
     loudness_lufs: float | None = None
     true_peak_dbtp: float | None = None
+    tags: list[AudioTag] = Field(
+        default_factory=list, max_length=MAX_NAMES,
+        description="the audio tagger's top tags for the rendered audio (musicnn MTT and MSD "
+        "models, 15 s spread over the piece); empty when VMB_MEASURE_TAGS=0",
+    )  # fmt: skip
+    style_rank: int | None = Field(
+        None, ge=1,
+        description="where the requested style's tags rank among the 10 styles' (1 = first)",
+    )  # fmt: skip
 
 
 class CutAlignment(_Model):

@@ -199,8 +199,16 @@ def music_suite(ctx: EvalContext) -> SuiteResult:
     listening, per_style = _listening_checks(styles, ctx)
     result.checks += listening
     result.plots.append(_listening_bars(per_style, ctx))
+    style_rows = _style_tag_checks(styles, ctx)
+    result.plots.append(_style_tag_bars(style_rows, ctx))
+    shares = [r["share_first"] for r in style_rows]
+    result.notes.append(
+        "audio tagger (musicnn): the requested style's tags rank first in "
+        f"{np.mean(shares):.0%} of pieces; per style: "
+        + ", ".join(f"{r['style']} {r['share_first']:.0%}" for r in style_rows)
+    )
     result.metrics = {"sets": rows, "restated_material_by_style": [restated],
-                      "listening_by_style": per_style}  # fmt: skip
+                      "listening_by_style": per_style, "style_tags_by_style": style_rows}  # fmt: skip
     if rows:
         result.plots.append(_oa_bars(rows, ctx))
     return result
@@ -287,6 +295,53 @@ def _listening_checks(styles: list[str], ctx: EvalContext) -> tuple[list[Check],
         Check("stem spread (dB, widest style)", max(r["stem_spread_db"] for r in rows), 12.0, "<="),
         Check("DC offset (largest)", max(r["dc"] for r in rows), 0.001, "<="),
     ], rows
+
+
+def _style_tag_checks(styles: list[str], ctx: EvalContext) -> list[dict]:
+    """Issue 15's style check per style: the share of 20 s pieces whose requested style's
+    musicnn tags outrank every other style's (rank 1), and the mean rank (1 piece per style
+    in a quick run, 5 in a full one), tagged here whatever VMB_MEASURE_TAGS says."""
+    import soundfile
+
+    from vmb_agent.library.tagger import STYLE_TAGS, style_check, tag_for_style_check
+    from vmb_agent.types import GenerationOverrides
+
+    rows = []
+    for i, style in enumerate(styles):
+        ranks, leaders = [], []
+        for j in range(1 if ctx.quick else 5):
+            res = ctx.vmb.generate(
+                None, overrides=GenerationOverrides(style=style, duration_s=20.0),
+                seed=ctx.seed + 31 * i + j, out_dir=ctx.work_dir / "style-tags",
+            )  # fmt: skip
+            audio, sr = soundfile.read(res.audio_path, dtype="float32")
+            check = style_check(tag_for_style_check(audio, sr), style)
+            if check is not None:
+                ranks.append(check.rank)
+                leaders.append(check.leader)
+        rows.append({
+            "style": style, "pieces": len(ranks),
+            "share_first": round(float(np.mean([r == 1 for r in ranks])), 3) if ranks else 0.0,
+            "mean_rank": round(float(np.mean(ranks)), 2) if ranks else None,
+            "heard_as": max(set(leaders), key=leaders.count) if leaders else None,
+            "of_styles": len(STYLE_TAGS),
+        })  # fmt: skip
+    return rows
+
+
+def _style_tag_bars(rows: list[dict], ctx: EvalContext) -> str:
+    """Per style: the share of pieces the tagger files under the requested style."""
+    fig, ax = new_figure(7, 3.6)
+    x = np.arange(len(rows))
+    ax.bar(x, [r["share_first"] for r in rows], color="#4c72b0")
+    for xi, r in zip(x, rows, strict=True):
+        ax.text(xi, r["share_first"] + 0.02, f"heard as\n{r['heard_as']}", ha="center",
+                fontsize=6)  # fmt: skip
+    ax.set_xticks(x, [r["style"] for r in rows], rotation=60, fontsize=8)
+    ax.set_ylim(0, 1.15)
+    ax.set_ylabel("share ranked first")
+    ax.set_title("Audio tagger: requested style's tags outrank the other styles'")
+    return save_figure(fig, ctx.out_dir / "style_tags.png")
 
 
 def _listening_bars(rows: list[dict], ctx: EvalContext) -> str:

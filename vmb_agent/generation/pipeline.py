@@ -28,6 +28,7 @@ from vmb_agent.errors import InputError, OutOfRangeError
 from vmb_agent.files import atomic_outputs, unique_stem
 from vmb_agent.registry import Registry
 from vmb_agent.types import (
+    AudioTag,
     Conditions,
     CutAlignment,
     GenerationOverrides,
@@ -200,7 +201,8 @@ def generate_music(
         # GIL) runs in a thread beside the writing and ffmpeg's encoding, on the other core
         report(4, total_steps, "measuring and writing files")
         with ThreadPoolExecutor(max_workers=1) as pool:
-            measuring = pool.submit(_timed, measure, rendered, composition, conditions.cuts_s)
+            measuring = pool.submit(_timed, measure, rendered, composition, conditions.cuts_s,
+                                    style=conditions.style if settings.measure_tags else None)
             paths = write_outputs(
                 out_dir, composition, conditions, rendered, video_path=video_path,
                 video_duration_s=video_info.duration_s if video_info else None,
@@ -231,9 +233,9 @@ def generate_music(
     )
 
 
-def _timed(function: Callable, *args: object) -> tuple[object, float]:
+def _timed(function: Callable, *args: object, **kwargs: object) -> tuple[object, float]:
     start = time.perf_counter()
-    return function(*args), time.perf_counter() - start
+    return function(*args, **kwargs), time.perf_counter() - start
 
 
 def render_composition(
@@ -309,11 +311,13 @@ def fit_length(audio: np.ndarray, n: int, *, loop: bool) -> np.ndarray:
 
 
 def measure(
-    rendered: Rendered, composition: Composition, cuts_s: list[float] | None = None
+    rendered: Rendered, composition: Composition, cuts_s: list[float] | None = None,
+    *, style: str | None = None,
 ) -> tuple[Measured, list[CutAlignment]]:
     """Tempo and key with the library's own analysis; loudness and true peak from mastering
     (the loudness measured here when mastering left it out); where each cut fell: the onset
-    the audio has at the beat that should sound on it."""
+    the audio has at the beat that should sound on it; with a ``style``, the audio tagger's
+    tags and where that style ranks by them."""
     from vmb_agent.dsp import integrated_loudness
     from vmb_agent.generation.form import Grid, cut_alignment, cut_targets
 
@@ -338,14 +342,34 @@ def measure(
         if cuts_s:
             times = [target for target, _, _ in cut_targets(grid, cuts_s)]
             onsets = audio_features.onsets_near(mono, SAMPLE_RATE // 2, times)
+    tags, style_rank = _style_tags(rendered.audio, style) if style else ([], None)
     measured = Measured(
         tempo_bpm=tempo,
         key=key,
         duration_s=round(rendered.audio.shape[0] / SAMPLE_RATE, 4),
         loudness_lufs=loudness,
         true_peak_dbtp=rendered.true_peak_dbtp,
+        tags=tags,
+        style_rank=style_rank,
     )
     return measured, cut_alignment(grid, cuts_s or [], onsets)
+
+
+#: tags kept in ``Measured.tags``
+MEASURED_TAGS = 10
+
+
+def _style_tags(audio: np.ndarray, style: str) -> tuple[list[AudioTag], int | None]:
+    """The tagger's top tags for ``audio`` and the rank of ``style`` by them."""
+    from vmb_agent.library.tagger import style_check, tag_for_style_check
+
+    tags = tag_for_style_check(audio, SAMPLE_RATE)
+    top = sorted(tags.items(), key=lambda item: -item[1])[:MEASURED_TAGS]
+    check = style_check(tags, style)
+    return (
+        [AudioTag(tag=tag, probability=round(p, 4)) for tag, p in top],
+        check.rank if check is not None else None,
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -455,7 +479,28 @@ def result_warnings(
     lines = [tempo_warning(conditions.tempo_bpm, measured.tempo_bpm, tempo_range),
              key_warning(conditions.key, measured.key)]  # fmt: skip
     lines += silent_instrument_warnings(conditions, composition)
+    lines.append(style_warning(conditions.style, measured))
     return [line for line in lines if line]
+
+
+#: a requested style ranked below this many others by the audio tagger gets a warning
+STYLE_RANK_WARNING = 3
+
+
+def style_warning(style: str, measured: Measured) -> str | None:
+    """One line when the audio tagger files the piece far from the requested style."""
+    if measured.style_rank is None or measured.style_rank <= STYLE_RANK_WARNING:
+        return None
+    from vmb_agent.library.tagger import STYLE_TAGS, style_check
+
+    check = style_check({t.tag: t.probability for t in measured.tags}, style)
+    if check is None or check.leader == style:  # the leader's tag fell outside the top tags
+        return None
+    return (
+        f"the audio tagger hears this more as {check.leader} ({check.leader_tag} "
+        f"{check.leader_probability:.2f}) than {style} (ranked {measured.style_rank} of "
+        f"{len(STYLE_TAGS)} styles by its tags)."
+    )
 
 
 def write_outputs(

@@ -201,3 +201,88 @@ def tag_audio(
         patches=len(taggram),
         taggram=taggram if keep_taggram else None,
     )
+
+
+# --------------------------------------------------------------------------------------------
+# The style check: does a generated piece sound like the style it was asked for?
+# --------------------------------------------------------------------------------------------
+
+#: both models, as generation measures with them (MTT knows classical/piano/techno, MSD jazz/folk)
+STYLE_CHECK_MODELS = ("MTT_musicnn", "MSD_musicnn")
+#: seconds of audio tagged per piece: evenly spaced 3 s excerpts, so a long piece costs no more
+STYLE_CHECK_SECONDS = 15.0
+#: VMB style -> the musicnn tags (of either model) that say a listener would file it there
+STYLE_TAGS: dict[str, tuple[str, ...]] = {
+    "cinematic": ("classical", "strings", "choir", "choral", "violin", "cello"),
+    "ambient": ("ambient", "new age", "chillout", "chill"),
+    "lofi": ("Hip-Hop", "chillout", "chill", "Mellow"),
+    "pop": ("pop", "indie pop", "dance", "catchy"),
+    "rock": ("rock", "classic rock", "hard rock", "alternative rock", "indie rock", "metal", "punk"),
+    "electronic": ("electronic", "techno", "electronica", "electro", "House", "dance"),
+    "jazz": ("jazz", "blues", "soul"),
+    "folk": ("folk", "country", "acoustic"),
+    "piano": ("piano", "classical", "harpsichord"),
+    "chiptune": ("synth", "electro", "80s"),
+}
+
+
+@dataclass(frozen=True)
+class StyleCheck:
+    """Where the requested style's tags rank among every style's (1 = above all others)."""
+
+    style: str
+    rank: int
+    tag: str  # the style's most probable tag
+    probability: float
+    leader: str  # the style ranked first (the requested one when rank is 1)
+    leader_tag: str
+    leader_probability: float
+
+
+def style_scores(tags: dict[str, float]) -> dict[str, tuple[str, float]]:
+    """Each style's most probable tag and its probability."""
+    scores = {}
+    for style, names in STYLE_TAGS.items():
+        best = max(names, key=lambda name: tags.get(name, 0.0))
+        scores[style] = (best, tags.get(best, 0.0))
+    return scores
+
+
+def style_check(tags: dict[str, float], style: str) -> StyleCheck | None:
+    """The requested ``style``'s rank by its best tag (ties count in its favour); None for a
+    style with no tags in :data:`STYLE_TAGS` or no tags measured."""
+    if style not in STYLE_TAGS or not tags:
+        return None
+    scores = style_scores(tags)
+    tag, p = scores[style]
+    rank = 1 + sum(1 for s, (_, q) in scores.items() if s != style and q > p)
+    leader = max(scores, key=lambda s: (scores[s][1], s == style))
+    return StyleCheck(style, rank, tag, p, leader, *scores[leader])
+
+
+def tag_for_style_check(audio: np.ndarray, sample_rate: int) -> dict[str, float]:
+    """Both models' tag probabilities (the higher where a tag is in both) over at most
+    :data:`STYLE_CHECK_SECONDS` of ``audio``; empty when the audio cannot be tagged."""
+    audio = _as_float(np.asarray(audio))
+    if audio.ndim == 2 and audio.shape[0] < audio.shape[1]:
+        audio = audio.T
+    excerpt = _spread_excerpt(audio, sample_rate, STYLE_CHECK_SECONDS)
+    merged: dict[str, float] = {}
+    for model in STYLE_CHECK_MODELS:
+        result = tag_audio(excerpt, sample_rate, model)
+        if not result.available:
+            return {}
+        for tag, p in result.tags:
+            merged[tag] = max(merged.get(tag, 0.0), p)
+    return merged
+
+
+def _spread_excerpt(audio: np.ndarray, sample_rate: int, seconds: float) -> np.ndarray:
+    """Evenly spaced 3 s pieces of ``audio`` joined, ``seconds`` long in all (or all of it)."""
+    total = int(seconds * sample_rate)
+    if audio.shape[0] <= total:
+        return audio
+    pieces = max(1, round(seconds / 3.0))
+    length = total // pieces
+    starts = np.linspace(0, audio.shape[0] - length, pieces).astype(int)
+    return np.concatenate([audio[s : s + length] for s in starts])
