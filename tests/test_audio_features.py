@@ -251,3 +251,48 @@ def test_load_audio_refuses_corrupt_and_unknown_files(tmp_path: Path) -> None:
     text.write_text("hello")
     with pytest.raises(UnsupportedFormatError, match="notes.txt"):
         load_audio(text)
+
+
+def rendered_tune(bpm: float, seconds: float, rhythm: tuple[float, ...],
+                  program: int = 73) -> np.ndarray:
+    """A melody alone (General MIDI ``program``, flute by default) repeating ``rhythm`` (note
+    lengths in beats, first note accented), rendered like ``rendered_backbeat``."""
+    import pretty_midi
+
+    from vmb_agent.rendering.synth import render_midi
+
+    pm = pretty_midi.PrettyMIDI(initial_tempo=bpm)
+    melody = pretty_midi.Instrument(program=program)
+    scale = (72, 74, 76, 77, 79, 81, 79, 77, 76, 74)
+    t, i = 0.0, 0
+    while t < seconds:
+        length = rhythm[i % len(rhythm)] * 60.0 / bpm
+        velocity = 90 if i % len(rhythm) == 0 else 70
+        melody.notes.append(pretty_midi.Note(velocity, scale[i % len(scale)], t, t + 0.9 * length))
+        t += length
+        i += 1
+    pm.instruments.append(melody)
+    return render_midi(pm, sample_rate=SR, n_samples=int(seconds * SR)).mean(axis=1)
+
+
+# A slow tune in quarter-eighth-eighth steps: its eighths are an even pulse at twice the beat,
+# which the audio alone (its prior centred on 130 BPM) reads as the tempo. The transcription's
+# notes set the level: a beat holds about two typical notes.
+@pytest.mark.parametrize("bpm", [66.0, 76.0])
+def test_tempo_with_a_transcription_reads_a_slow_tune_at_its_beat(bpm: float) -> None:
+    from vmb_agent.library.transcribe import transcribe
+
+    audio = rendered_tune(bpm, 16, (1.0, 0.5, 0.5))
+    features = analyze_audio(audio, SR, transcription=transcribe(audio, SR))
+    assert features.tempo_bpm is not None and abs(features.tempo_bpm / bpm - 1) <= 0.02, features
+
+
+def test_tempo_without_usable_notes_is_the_audio_reading() -> None:
+    from vmb_agent.library.transcribe import TranscribedNote, Transcription
+
+    audio = rendered_tune(76.0, 12, (1.0, 0.5, 0.5))
+    plain = analyze_audio(audio, SR)
+    few = [TranscribedNote(0.5 * i, 0.5 * i + 2.0, 60, 0.5, 0.9) for i in range(10)]
+    for transcription in (Transcription([], 12.0, available=False, reason="silent"),
+                          Transcription(few, 12.0)):
+        assert analyze_audio(audio, SR, transcription=transcription) == plain
