@@ -20,7 +20,11 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_vali
 SourceKind = Literal["image", "video", "text"]
 SearchMode = Literal["broad", "targeted", "dual"]
 Scale = Literal["major", "minor"]
-ConditionOrigin = Literal["override", "description", "reference", "default", "video", "loop"]
+ConditionOrigin = (
+    Literal["override", "description", "reference", "default", "video", "loop"]
+    # a value the composer took from an audio reference's transcription
+    | Annotated[str, StringConstraints(pattern=r"^reference:[\w.:-]{1,200}:transcribed$")]
+)
 
 #: ``progress(done, total, message)`` — the callback every long operation accepts.
 ProgressCallback = Callable[[float, float | None, str | None], None]
@@ -159,6 +163,13 @@ class MusicDescription(_Model):
 # --------------------------------------------------------------------------------------------
 
 
+class AudioTag(_Model):
+    """One tag of the audio tagger (musicnn) with its probability."""
+
+    tag: str = Field(max_length=MAX_NAME_CHARS)
+    probability: float = Field(ge=0, le=1)
+
+
 class TrackInfo(_Model):
     """What the library knows about one track (measured + metadata + caption)."""
 
@@ -186,6 +197,15 @@ class TrackInfo(_Model):
     onset_density: float | None = None
     note_density: float | None = None
     tags: dict[str, str] = Field(default_factory=dict)
+    audio_tags: list[AudioTag] = Field(
+        default_factory=list,
+        description="audio only: the audio tagger's (musicnn) top tags, the source of genres, "
+        "moods and instruments the user did not give",
+    )
+    transcription_path: str | None = Field(
+        None, description="audio only: the stored transcription (Basic Pitch notes, JSON)"
+    )
+    transcription_notes: int | None = None
     caption: str = ""
 
 
@@ -335,13 +355,6 @@ class Conditions(_Model):
         default_factory=list, description="each reference's share of the blend (sums to 1)"
     )
     origins: dict[str, ConditionOrigin] = Field(default_factory=dict)
-
-
-class AudioTag(_Model):
-    """One tag of the audio tagger (musicnn) with its probability."""
-
-    tag: str = Field(max_length=MAX_NAME_CHARS)
-    probability: float = Field(ge=0, le=1)
 
 
 class Measured(_Model):

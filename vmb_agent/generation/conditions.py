@@ -384,6 +384,7 @@ def resolve_conditions(
         c.values[name] = resolved.value
         if resolved.origin is not None:
             c.origins[name] = resolved.origin
+    _mark_transcribed(c.origins, references)
     v = c.values
     return Conditions(
         style=v["style"],
@@ -405,6 +406,26 @@ def resolve_conditions(
         reference_weights=list(references.weights) if references is not None else [],
         origins=c.origins,
     )
+
+
+#: fields a reference gives from its notes, and the reference each came from
+_NOTE_FIELDS = {
+    "chords": lambda refs: refs.chords_source,
+    "motif_source": lambda refs: refs.motif_source,
+    "swing": lambda refs: refs.ids[0] if refs.ids else None,
+    "melody_density": lambda refs: refs.ids[0] if refs.ids else None,
+}
+
+
+def _mark_transcribed(origins: dict, references: BlendedReferences | None) -> None:
+    """Provenance: a value taken from an audio reference's transcription is marked
+    ``reference:<id>:transcribed`` instead of plain ``reference``."""
+    if references is None or not references.transcribed_ids:
+        return
+    for name, source in _NOTE_FIELDS.items():
+        track_id = source(references)
+        if origins.get(name) == "reference" and track_id in references.transcribed_ids:
+            origins[name] = f"reference:{track_id}:transcribed"
 
 
 def merge_instruments(style_band: list[str], suggested: list[str]) -> list[str]:

@@ -5,9 +5,10 @@ pitch-class profile), time signature, a chord progression (duration-weighted pit
 profile per bar matched to triad templates, bass weighted double), groove (melody onsets per
 beat, swing ratio of off-beat eighths), instrumentation and an opening motif of the top line
 (rhythm + scale steps) the composer quotes and varies.
-From an audio reference: tempo and key (the library's analysis, stored on the track),
-a chord progression per bar from the library's chroma and an energy curve (RMS in eight
-segments). Key finding and chroma have one owner each (``theory.estimate_key``,
+From an audio reference: with a stored transcription (Basic Pitch notes, written by
+``library add``), everything a MIDI reference gives, read from the notes; without one, tempo and
+key (the library's analysis, stored on the track), a chord progression per bar from the
+library's chroma and an energy curve (RMS in eight segments). Key finding and chroma have one owner each (``theory.estimate_key``,
 ``library.audio_features.chroma``); this module only calls them.
 Several references blend with weights (1, 1/2, 1/3, ... by rank unless given).
 """
@@ -50,6 +51,7 @@ class ReferenceFeatures:
     energy_curve: list[float] = field(default_factory=list)
     genres: list[str] = field(default_factory=list)
     moods: list[str] = field(default_factory=list)
+    transcribed: bool = False  # an audio track whose melody, bass and chords come from its notes
 
 
 @dataclass
@@ -69,6 +71,8 @@ class BlendedReferences:
     genres: list[str]
     material: ReferenceMaterial
     motif_source: str | None = None  # the reference the motif comes from
+    chords_source: str | None = None  # the reference the progression comes from
+    transcribed_ids: list[str] = field(default_factory=list)  # audio references read as notes
 
     def chords_in(self, key: Key) -> list[str]:
         """The reference progression spelled in ``key`` (only when the modes agree)."""
@@ -326,6 +330,12 @@ def load_audio_mono(path: Path, sample_rate: int = 22050) -> np.ndarray:
 
 
 def _analyze_audio(track: TrackInfo, path: Path) -> ReferenceFeatures:
+    """An audio reference: from its stored transcription exactly as a MIDI file (melody, bass,
+    chords, motif, groove) when it has one with notes, else tempo, key, chroma chords and the
+    energy curve measured on the audio."""
+    transcribed = _transcribed(track)
+    if transcribed is not None:
+        return transcribed
     sample_rate = 22050
     try:
         mono = load_audio_mono(path, sample_rate)
@@ -367,6 +377,33 @@ def _analyze_audio(track: TrackInfo, path: Path) -> ReferenceFeatures:
         id=track.id, tempo_bpm=tempo, key=key, time_signature=track.time_signature,
         chords=chords, instruments=list(track.instruments), energy=energy, energy_curve=curve,
     )  # fmt: skip
+
+
+#: a stored transcription larger than this is not read (a 1 h piece of dense notes is ~10 MB)
+MAX_TRANSCRIPTION_BYTES = 32 * 1024**2
+
+
+def _transcribed(track: TrackInfo) -> ReferenceFeatures | None:
+    """The track's features from its stored transcription, or None when it has none that can
+    be used (not stored, unreadable, no notes): the audio analysis then stands in."""
+    import json
+
+    from vmb_agent.files import open_regular
+    from vmb_agent.library.transcribe import Transcription, reference_features
+
+    if not track.transcription_path or not track.transcription_notes:
+        return None
+    path = Path(track.transcription_path)
+    try:
+        if path.stat().st_size > MAX_TRANSCRIPTION_BYTES:
+            return None
+        with open_regular(path, what=f"transcription of {track.id!r}") as handle:
+            transcription = Transcription.from_dict(json.loads(handle.read()))
+        features = reference_features(transcription, track)
+    except (OSError, ValueError, TypeError, KeyError, InputError):
+        return None  # a damaged sidecar: the audio itself still conditions the piece
+    features.transcribed = True
+    return features
 
 
 # --------------------------------------------------------------------------------------------
@@ -421,14 +458,14 @@ def blend(
     key = max(votes, key=lambda k: votes[k]) if votes else None
 
     chords_relative: list[tuple[int, str]] = []
-    chords_mode = None
+    chords_mode = chords_source = None
     motif = None
     motif_source = None
     for i in order:
         f = features[int(i)]
         if not chords_relative and f.chords and f.key is not None:
             chords_relative = [((c.root - f.key.tonic) % 12, c.quality) for c in _dedupe(f.chords)]
-            chords_mode = f.key.mode
+            chords_mode, chords_source = f.key.mode, f.id
         if motif is None and f.motif is not None:
             motif, motif_source = f.motif, f.id
 
@@ -463,6 +500,8 @@ def blend(
             density=density,
         ),
         motif_source=motif_source,
+        chords_source=chords_source,
+        transcribed_ids=[f.id for f in features if f.transcribed],
     )
 
 

@@ -1,0 +1,68 @@
+"""Audio references conditioned through their transcription (issue 15): an audio track with a
+stored transcription gives melody, chords and motif like a MIDI file, with provenance
+``reference:<id>:transcribed``; a damaged or missing transcription falls back to the audio."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from test_transcription import SR, _little_piece, _render
+
+from vmb_agent.generation.conditions import resolve_conditions
+from vmb_agent.generation.references import analyze_reference
+from vmb_agent.library.transcribe import transcribe
+from vmb_agent.types import GenerationOverrides, TrackInfo
+
+
+@pytest.fixture(scope="module")
+def recorded(tmp_path_factory: pytest.TempPathFactory) -> TrackInfo:
+    """A real recording (the little piano piece rendered to WAV) with its stored transcription."""
+    import soundfile
+
+    folder = tmp_path_factory.mktemp("recorded")
+    audio = _render(_little_piece())
+    wav = folder / "piece.wav"
+    soundfile.write(str(wav), audio, SR)
+    transcription = transcribe(audio, SR)
+    sidecar = folder / "piece.transcription.json"
+    sidecar.write_text(json.dumps(transcription.to_dict()))
+    return TrackInfo(
+        id="rec01", title="piece", path=str(wav), format="audio", duration_s=16.0,
+        tempo_bpm=120.0, key="C major", time_signature="4/4", instruments=["piano"],
+        transcription_path=str(sidecar), transcription_notes=len(transcription.notes),
+    )  # fmt: skip
+
+
+def test_a_transcribed_audio_reference_gives_motif_and_chords(recorded: TrackInfo) -> None:
+    features = analyze_reference(recorded)
+    assert features.transcribed
+    assert features.motif is not None and features.density is not None
+    # the piece is C - Am - F - G twice: the transcription's chords say so
+    names = [c.name for c in features.chords[:4]]
+    assert names[0].startswith("C") and "F" in "".join(names), names
+
+
+def test_conditions_name_the_transcribed_reference(recorded: TrackInfo) -> None:
+    conditions = resolve_conditions(
+        None, [recorded], GenerationOverrides(style="piano", duration_s=20), seed=1
+    )
+    origins = conditions.origins
+    assert origins["motif_source"] == "reference:rec01:transcribed"
+    assert origins["chords"] == "reference:rec01:transcribed"
+    assert conditions.motif_source == "rec01"
+
+
+def test_a_damaged_transcription_falls_back_to_the_audio(
+    recorded: TrackInfo, tmp_path: Path
+) -> None:
+    broken = tmp_path / "broken.json"
+    broken.write_text("{not json")
+    for sidecar in (broken, tmp_path / "missing.json"):
+        track = recorded.model_copy(update={"transcription_path": str(sidecar)})
+        features = analyze_reference(track)
+        assert not features.transcribed and features.motif is None
+        assert features.tempo_bpm == 120.0 and features.energy_curve
+    assert np.isfinite(analyze_reference(recorded).energy or 0.0)
