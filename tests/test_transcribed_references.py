@@ -66,3 +66,26 @@ def test_a_damaged_transcription_falls_back_to_the_audio(
         assert not features.transcribed and features.motif is None
         assert features.tempo_bpm == 120.0 and features.energy_curve
     assert np.isfinite(analyze_reference(recorded).energy or 0.0)
+
+
+def test_listen_hears_notes_and_tags_and_stores_the_notes(tmp_path: Path) -> None:
+    from vmb_agent.library.recording import listen, store_transcription
+    from vmb_agent.library.transcribe import Transcription
+
+    heard = listen(_render(_little_piece()), SR)
+    assert len(heard.transcription.notes) >= 30
+    assert heard.tags and heard.tags == sorted(heard.tags, key=lambda t: -t[1])
+    assert heard.tags_missing_reason is None
+    assert any(name == "piano" for name, _ in heard.suggested["instrument"]), heard.suggested
+    path = store_transcription(heard.transcription, tmp_path, "rec01")
+    again = Transcription.from_dict(json.loads(path.read_text()))
+    assert len(again.notes) == len(heard.transcription.notes)
+    assert [p.name for p in path.parent.iterdir()] == ["rec01.json"]  # no temporary left
+
+
+def test_silence_has_no_tags_and_says_why() -> None:
+    from vmb_agent.library.recording import listen
+
+    heard = listen(np.zeros(SR * 3, dtype=np.float32), SR)
+    assert not heard.transcription.notes and not heard.tags
+    assert "could not judge" in (heard.tags_missing_reason or "")

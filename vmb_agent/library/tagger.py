@@ -260,13 +260,15 @@ def style_check(tags: dict[str, float], style: str) -> StyleCheck | None:
     return StyleCheck(style, rank, tag, p, leader, *scores[leader])
 
 
-def tag_for_style_check(audio: np.ndarray, sample_rate: int) -> dict[str, float]:
+def tag_for_style_check(
+    audio: np.ndarray, sample_rate: int, seconds: float = STYLE_CHECK_SECONDS
+) -> dict[str, float]:
     """Both models' tag probabilities (the higher where a tag is in both) over at most
-    :data:`STYLE_CHECK_SECONDS` of ``audio``; empty when the audio cannot be tagged."""
+    ``seconds`` of ``audio`` spread over it; empty when the audio cannot be tagged."""
     audio = _as_float(np.asarray(audio))
     if audio.ndim == 2 and audio.shape[0] < audio.shape[1]:
         audio = audio.T
-    excerpt = _spread_excerpt(audio, sample_rate, STYLE_CHECK_SECONDS)
+    excerpt = _spread_excerpt(audio, sample_rate, seconds)
     merged: dict[str, float] = {}
     for model in STYLE_CHECK_MODELS:
         result = tag_audio(excerpt, sample_rate, model)
