@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -301,6 +302,160 @@ def test_two_processes_adding_at_once(tmp_path: Path) -> None:
     assert len(result.matches) == 5
 
 
+def _children(pid: int) -> set[int]:
+    """Processes whose parent is ``pid`` (from /proc: no psutil here)."""
+    found = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.add(int(stat.parent.name))
+    return found
+
+
+def _alive(pids: set[int]) -> set[int]:
+    alive = set()
+    for pid in pids:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if state != "Z":
+            alive.add(pid)
+    return alive
+
+
+def _sidecar_times(home: Path) -> dict[str, int]:
+    return {p.name: p.stat().st_mtime_ns for p in (home / "library" / "corpus").glob("*.json")}
+
+
+@pytest.mark.slow
+def test_interrupted_build_shows_progress_stops_and_resumes(tmp_path: Path) -> None:
+    """`vmb library build` without a terminal prints plain progress lines; Ctrl-C stops it at
+    once (workers included, no tracebacks); the library it leaves is usable, and the next build
+    skips what is already indexed and parses only the rest."""
+    home, size = tmp_path / "home", 40
+    env = {**os.environ, "PYTHONPATH": str(REPO), "VMB_HOME": str(home)}
+    command = [sys.executable, "-m", "vmb_agent", "library", "build", "--size", str(size)]
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)  # fmt: skip
+    lines = []
+    workers: set[int] = set()
+    for line in process.stderr:
+        lines.append(line)
+        workers |= _children(process.pid)
+        match = re.match(rf"building library: (\d+)/{size} \(\d+%\), \d+:\d\d elapsed", line)
+        assert match, line
+        if int(match[1]) >= 20:  # the first batch of 16 is in the index
+            sent = time.monotonic()
+            process.send_signal(signal.SIGINT)
+            break
+    rest = process.stderr.read()
+    assert process.wait(timeout=30) == 130
+    assert time.monotonic() - sent < 5
+    assert "Traceback" not in rest and rest.strip().endswith("interrupted"), rest[-2000:]
+    assert "about" in "".join(lines)  # an estimate of the time left
+    assert workers, "the build ran no worker processes"
+    deadline = time.monotonic() + 5
+    while _alive(workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _alive(workers), "worker processes outlived the build"
+
+    library = Library(Settings(home=home))
+    partial = library.stats().tracks
+    assert 16 <= partial < size
+    assert library.search(query="a folk dance", mode="broad", k=3).matches
+    before = _sidecar_times(home)
+    report = library.build(size=size)
+    assert len(report.unchanged) == partial and len(report.added) == size - partial
+    after = _sidecar_times(home)
+    assert all(after[name] == mtime for name, mtime in before.items())  # not parsed again
+    assert len(after) >= size
+    ids = [t.id for t in library.list(limit=100)]
+    assert len(ids) == len(set(ids)) == size
+
+
+_BUILD_SCRIPT = """
+import sys
+from pathlib import Path
+from vmb_agent.library import Library
+from vmb_agent.settings import Settings
+
+def progress(done, total, message):
+    print(f"progress {int(done)}", flush=True)
+
+if __name__ == "__main__":
+    Library(Settings(home=Path(sys.argv[1]))).build(size=int(sys.argv[2]), progress=progress)
+"""
+
+
+@pytest.mark.slow
+def test_killed_build_leaves_a_consistent_index(tmp_path: Path) -> None:
+    """SIGKILL mid-build (no chance to clean up): the index opens, holds whole batches only,
+    answers searches, and a re-run completes it."""
+    home, script, size = tmp_path / "home", tmp_path / "build.py", 40
+    script.write_text(_BUILD_SCRIPT)
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    process = subprocess.Popen([sys.executable, str(script), str(home), str(size)], env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    for line in process.stdout:  # type: ignore[union-attr]
+        if line.startswith("progress") and int(line.split()[1]) >= 18:
+            process.send_signal(signal.SIGKILL)
+            break
+    process.wait(timeout=30)
+    assert process.returncode == -signal.SIGKILL
+    library = Library(Settings(home=home))
+    partial = library.stats().tracks
+    assert partial % 16 == 0 and partial >= 16  # whole batches: nothing half-written
+    assert len(library.search(query="chorale", mode="broad", k=5).matches) == 5
+    report = library.build(size=size)
+    assert len(report.added) == size - partial and len(report.unchanged) == partial
+    assert library.stats().tracks == size
+
+
+def test_parallel_ingest_matches_add_and_resumes(tmp_path: Path) -> None:
+    """``ingest_files`` (every core) stores exactly what the sequential ``Library.add`` stores,
+    reports progress per file, and skips what is indexed already."""
+    from vmb_agent.library.ingest import expand_paths, ingest_files
+    from vmb_agent.types import IngestReport
+
+    folder = tmp_path / "wavs"
+    _many_wavs(folder, 12)
+    (folder / "broken.wav").write_bytes(b"RIFF\x10\x00\x00\x00WAVEfmt garbage" + bytes(64))
+    files, refused = expand_paths([folder])
+    assert not refused and len(files) == 13
+    parallel = Library(Settings(home=tmp_path / "parallel"))
+    seen: list[tuple[float, float | None]] = []
+    report = ingest_files(parallel, files, IngestReport(), tags={"source": "test"},
+                          progress=lambda d, t, m: seen.append((d, t)), workers=2)
+    assert len(report.added) == 12 and list(report.failed) == [str(folder / "broken.wav")]
+    assert seen[-1] == (13, 13) and [d for d, _ in seen] == sorted(d for d, _ in seen)
+    sequential = Library(Settings(home=tmp_path / "sequential"))
+    expected = sequential.add([folder], tags={"source": "test"})
+    assert sorted(expected.added) == sorted(report.added)
+    for track_id in report.added:
+        mine, theirs = parallel.get(track_id), sequential.get(track_id)
+        assert mine.model_dump(exclude={"path"}) == theirs.model_dump(exclude={"path"})
+    again = ingest_files(parallel, files, IngestReport(), tags={}, workers=2)
+    assert sorted(again.unchanged) == sorted(report.added) and not again.added
+
+
+def test_plain_progress_lines(capsys: pytest.CaptureFixture[str]) -> None:
+    from vmb_agent.cli.library import PlainProgress
+
+    report = PlainProgress("adding")
+    for done in range(101):
+        report(done, 100, f"file{done}.wav")
+    lines = capsys.readouterr().err.splitlines()
+    assert 10 <= len(lines) <= 12  # one a tenth (and the first), not one a file
+    assert lines[0].startswith("adding: 0/100 (0%), 0:00 elapsed")
+    assert lines[-1].startswith("adding: 100/100 (100%)") and "left" not in lines[-1]
+    assert re.match(r"adding: 50/100 \(50%\), 0:00 elapsed, about 0:00 left: file50\.wav$",
+                    lines[5])  # fmt: skip
+
+
 # -- CLI ---------------------------------------------------------------------------------------
 
 
@@ -328,6 +483,24 @@ def test_cli_list_show_stats(cli_home: Path) -> None:
     assert json.loads(stats.output)["tracks"] == 7
     human = runner.invoke(cli, ["library", "list", "--limit", "2"])
     assert human.exit_code == 0 and len(human.output.strip().splitlines()) == 2
+
+
+def test_cli_show_says_why_user_audio_has_no_genre_or_instrument_tags(cli_home: Path) -> None:
+    from vmb_agent.cli import cli
+
+    runner = CliRunner()
+    rows = json.loads(runner.invoke(cli, ["library", "list", "--json"]).output)
+    audio = next(r for r in rows if r["format"] == "audio" and not r["genres"])
+    shown = runner.invoke(cli, ["library", "show", audio["id"]])
+    assert shown.exit_code == 0, shown.output
+    notes = [line for line in shown.output.splitlines() if line.strip().startswith("note:")]
+    text = " ".join(notes)
+    assert "no genre tags" in text and "no instrument tags" in text and "issue 15" in text
+    assert f"vmb library remove {audio['id']} && vmb library add" in text and "--tag genre=" in text
+    assert "moods guessed" not in text  # the mood was tagged (test-mood) when it was added
+    midi = next(r for r in rows if r["format"] == "midi")
+    shown = runner.invoke(cli, ["library", "show", midi["id"]])
+    assert "note:" not in shown.output  # MIDI carries its instruments
 
 
 def test_cli_errors_exit_2_with_one_line(cli_home: Path, tmp_path: Path) -> None:

@@ -15,6 +15,7 @@ Rules:
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import hmac
 import io
@@ -24,6 +25,9 @@ import logging
 import math
 import os
 import re
+import selectors
+import socket
+import sys
 from collections import Counter, deque
 from collections.abc import (
     AsyncIterable,
@@ -293,16 +297,58 @@ class DepthCheckedLines:
     @contextlib.asynccontextmanager
     async def stdio(cls) -> AsyncIterator[tuple[Any, Any]]:
         """``mcp.server.stdio.stdio_server()`` reading depth-checked lines from stdin."""
-        import anyio
         from mcp.server.stdio import stdio_server
 
         with _claimed_stdin() as wire:
-            text = io.TextIOWrapper(wire, encoding="utf-8", errors="replace")
-            lines = cls(anyio.wrap_file(text))
+            lines = cls(_lines_from(wire))
             async with stdio_server(stdin=lines) as (read_stream, write_stream):  # type: ignore[arg-type]
                 lines.replies = write_stream
                 lines.ready.set()
                 yield read_stream, write_stream
+
+
+async def _lines_from(wire: BinaryIO) -> AsyncIterator[str]:
+    """The lines of ``wire``, read so that a stop (Ctrl-C, SIGTERM) can cancel the wait: the
+    event loop waits until the pipe or terminal is readable, then one ``read`` takes what is
+    there. A read in a worker thread (``anyio.wrap_file``) cannot be cancelled, so the server
+    would hang on a terminal's stdin until the next line. A descriptor the loop cannot watch
+    (a regular file, /dev/null) is read in a worker thread: such a read never waits."""
+    import anyio
+
+    fd = wire.fileno()
+    if not _watchable(fd):
+        text = io.TextIOWrapper(wire, encoding="utf-8", errors="replace")
+        async for line in anyio.wrap_file(text):
+            yield line
+        return
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    parts: list[str] = []  # the line being read, in pieces (a request may be megabytes)
+    while True:
+        await anyio.wait_readable(fd)
+        chunk = os.read(fd, 1 << 16)  # does not block: the descriptor is readable
+        pieces = decoder.decode(chunk, final=not chunk).split("\n")
+        for piece in pieces[:-1]:
+            yield "".join([*parts, piece, "\n"])
+            parts = []
+        if pieces[-1]:
+            parts.append(pieces[-1])
+        if not chunk:  # end of input: the client closed the pipe
+            if parts:
+                yield "".join(parts)
+            return
+
+
+def _watchable(fd: int) -> bool:
+    """Whether the event loop's selector can wait on ``fd`` (not on regular files, nor on any
+    pipe on Windows, whose event loop cannot wait on pipes this way)."""
+    if sys.platform == "win32":
+        return False
+    with selectors.DefaultSelector() as selector:
+        try:
+            selector.register(fd, selectors.EVENT_READ)
+        except (OSError, ValueError):
+            return False
+    return True
 
 
 @contextlib.contextmanager
@@ -339,16 +385,94 @@ def build_app(server: Any, *, host: str, settings: Settings) -> ASGIApp:
     return GuardMiddleware(app, token=settings.token, loopback_only=loopback)
 
 
-def serve_http(server: Any, *, host: str, port: int, settings: Settings) -> None:
+#: on a stop, requests still open (a tool call, a client's event stream) get this long to end
+#: before uvicorn cuts them (the whole stop must take under 2 s)
+GRACEFUL_SHUTDOWN_S = 0.5
+
+
+async def serve_http(
+    server: Any,
+    *,
+    host: str,
+    port: int,
+    settings: Settings,
+    stop_on_signals: Callable[[Callable[[], None]], Awaitable[None]],
+    on_started: Callable[[str], Awaitable[None]],
+) -> None:
+    """Serve the guarded app with uvicorn until ``stop_on_signals`` calls its ``stop``: then
+    every MCP session is closed (clients see their streams end), uvicorn stops accepting and
+    finishes within ``GRACEFUL_SHUTDOWN_S``. ``on_started(url)`` runs once it listens."""
+    import anyio
     import uvicorn
 
     if not 0 < port < 65536:
         raise InputError(f"port {port} is out of range; allowed: 1 to 65535.")
     app = build_app(server, host=host, settings=settings)
-    log.warning(
-        "VMB MCP server on http://%s:%s/mcp (token %s)",
-        host,
-        port,
-        "required" if settings.token else "not set",
-    )
-    uvicorn.run(app, host=host, port=port, log_level="warning", lifespan="on")
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on",
+                            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S)  # fmt: skip
+    http = _uvicorn_without_signals()(config)
+    shown_host = f"[{host}]" if ":" in host else host
+    token = "token required" if settings.token else "no token, loopback only"
+    url = f"streamable HTTP at http://{shown_host}:{port}/mcp ({token})"
+
+    async def stop_sessions() -> None:
+        await _close_sessions(server)
+        http.should_exit = True
+
+    async def when_started() -> None:
+        while not http.started:
+            if http.should_exit:
+                return
+            await anyio.sleep(0.05)
+        await on_started(url)
+
+    listening = _listen(host, port)
+    async with anyio.create_task_group() as group:
+        group.start_soon(stop_on_signals, lambda: group.start_soon(stop_sessions))
+        group.start_soon(when_started)
+        await http.serve(sockets=[listening])
+        group.cancel_scope.cancel()
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """The server's socket, bound here so that a port in use is one ``error:`` line (uvicorn
+    would log it and exit from inside the event loop, with a traceback)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    listening = socket.socket(family, socket.SOCK_STREAM)
+    listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listening.bind((host.strip("[]"), port))
+    except OSError as exc:
+        listening.close()
+        reason = exc.strerror or str(exc)
+        raise ConfigError(f"cannot listen on {host}:{port}: {reason}; choose another port with "
+                          "--port, or stop what uses it.") from None  # fmt: skip
+    return listening
+
+
+def _uvicorn_without_signals() -> type:
+    import uvicorn
+
+    class Quiet(uvicorn.Server):
+        """uvicorn without signal handlers of its own: we stop it (``should_exit``) on ours, and
+        it does not re-raise the signal afterwards, so the exit status is ours."""
+
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            yield
+
+    return Quiet
+
+
+async def _close_sessions(server: Any) -> None:
+    """End every MCP session now, so that clients' open streams finish and uvicorn need not wait
+    for them. The session manager has no public call for this; without it the streams are cut
+    after ``GRACEFUL_SHUTDOWN_S`` anyway."""
+    try:
+        manager = server.session_manager
+    except (AttributeError, RuntimeError):  # no HTTP app was made
+        return
+    transports = getattr(manager, "_server_instances", {})
+    for transport in list(transports.values()):
+        with contextlib.suppress(Exception):
+            await transport.terminate()

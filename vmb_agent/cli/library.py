@@ -2,17 +2,113 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import click
 
-from vmb_agent.cli._output import emit, json_option, progress_bar
+from vmb_agent.cli._output import emit, json_option
+from vmb_agent.types import ProgressCallback, TrackInfo
+
+#: without a terminal, a progress line at most this often (plus every tenth of the work)
+PLAIN_INTERVAL_S = 10.0
+#: why user audio has no genre or instrument tags yet
+TAGGER_PLANNED = "an audio tagger is planned, issue 15"
 
 
 def _vmb() -> Any:
     from vmb_agent.sdk import VMB
 
     return VMB()
+
+
+def _clock(seconds: float) -> str:
+    minutes, secs = divmod(round(seconds), 60)
+    return f"{minutes}:{secs:02d}"
+
+
+class PlainProgress:
+    """Progress as plain lines on stderr, for logs and pipes (a bar would be noise there):
+    ``building library: 120/500 (24%), 0:31 elapsed, about 1:40 left``, at most every
+    ``PLAIN_INTERVAL_S`` or each tenth of the work, and always the last one."""
+
+    def __init__(self, description: str) -> None:
+        self.description = description
+        self.started = time.monotonic()
+        self.baseline: tuple[float, float] | None = None  # (time, done) of the first report
+        self.last_line_at = 0.0
+        self.last_tenth = -1
+
+    def __call__(self, done: float, total: float | None = None, message: str | None = None) -> None:
+        now = time.monotonic()
+        if self.baseline is None:  # a resumed build starts part-way: rate from here on
+            self.baseline = (now, done)
+        tenth = int(10 * done / total) if total else -1
+        finished = bool(total) and done >= (total or 0)
+        if not finished and tenth == self.last_tenth and now - self.last_line_at < PLAIN_INTERVAL_S:
+            return
+        self.last_line_at, self.last_tenth = now, tenth
+        line = f"{self.description}: {done:.0f}"
+        if total:
+            line += f"/{total:.0f} ({100 * done / total:.0f}%)"
+        line += f", {_clock(now - self.started)} elapsed"
+        since, done_then = self.baseline
+        if total and not finished and done > done_then and now > since:
+            left = (total - done) * (now - since) / (done - done_then)
+            line += f", about {_clock(left)} left"
+        if message:
+            line += f": {message}"
+        click.echo(line, err=True)
+
+
+@contextmanager
+def library_progress(description: str, *, enabled: bool = True) -> Iterator[ProgressCallback]:
+    """A ``progress(done, total, message)`` callback: a rich bar with counts, elapsed time and
+    ETA on a terminal, plain lines on stderr otherwise (``PlainProgress``)."""
+    if not enabled:
+        yield lambda done, total=None, message=None: None
+        return
+    from rich.console import Console
+
+    console = Console(stderr=True)
+    if not console.is_terminal:
+        yield PlainProgress(description)
+        return
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TaskProgressColumn,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TaskProgressColumn(),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        TextColumn("{task.fields[message]}"),
+        console=console,
+    ) as bar:
+        task = bar.add_task(description, total=None, message="")
+        first = True
+
+        def report(done: float, total: float | None = None, message: str | None = None) -> None:
+            nonlocal first
+            if first:  # a resumed build starts part-way: the ETA counts from here on
+                bar.reset(task, total=total, completed=done, message=message or "")
+                first = False
+            else:
+                bar.update(task, completed=done, total=total, message=message or "")
+
+        yield report
 
 
 def _print_report(report: Any) -> None:
@@ -50,7 +146,7 @@ def library() -> None:
 def build(size: int, as_json: bool) -> None:
     """Build the bundled reference library from the music21 corpus (offline)."""
     vmb = _vmb()
-    with progress_bar("building library", enabled=not as_json) as report_progress:
+    with library_progress("building library", enabled=not as_json) as report_progress:
         report = vmb.build_library(size, progress=report_progress)
     emit(report, as_json, _print_report)
 
@@ -85,7 +181,7 @@ def add(paths: tuple[str, ...], tags: tuple[str, ...], as_json: bool) -> None:
     """
     parsed = _parse_tags(tags)
     vmb = _vmb()
-    with progress_bar("adding", enabled=not as_json) as report_progress:
+    with library_progress("adding", enabled=not as_json) as report_progress:
         report = vmb.add_to_library(list(paths), tags=parsed, progress=report_progress)
     emit(report, as_json, _print_report)
     if report.failed and not report.added and not report.unchanged:
@@ -125,8 +221,39 @@ def show(track_id: str, as_json: bool) -> None:
         for name, value in t.model_dump().items():
             if value not in (None, [], {}, ""):
                 click.echo(f"{name:>16}: {value}")
+        for note in missing_tag_notes(t):
+            click.echo(f"{'note':>16}: {note}")
 
     emit(track, as_json, render)
+
+
+def missing_tag_notes(track: TrackInfo) -> list[str]:
+    """For a user's audio track: which genre, mood and instrument tags are missing and why, and
+    how to add them (MIDI carries its instruments; the bundled corpus carries all three)."""
+    import shlex
+
+    if track.format != "audio":
+        return []
+    notes = []
+    missing: list[str] = []
+    for field, option in (("genres", "genre"), ("instruments", "instruments")):
+        if not getattr(track, field):
+            notes.append(f"no {option.rstrip('s')} tags: VMB cannot recognise them in audio yet "
+                         f"({TAGGER_PLANNED}), so `vmb search --{option}` will not find this "
+                         "track")  # fmt: skip
+            missing.append(option)
+    if not track.moods:
+        notes.append(f"no mood tags: VMB cannot recognise them in audio yet ({TAGGER_PLANNED})")
+        missing.append("mood")
+    elif not {name.lower() for name in track.tags} & {"mood", "moods"}:
+        notes.append("moods guessed from key, tempo and energy by a rule, not recognised in the "
+                     f"audio ({TAGGER_PLANNED})")  # fmt: skip
+        missing.append("mood")
+    if missing:
+        tags = " ".join(f"--tag {name}=..." for name in missing)
+        notes.append(f"to tag it: vmb library remove {track.id} && vmb library add "
+                     f"{shlex.quote(track.path)} {tags}")  # fmt: skip
+    return notes
 
 
 @library.command("remove")

@@ -22,10 +22,15 @@ import click
     type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
     default="WARNING",
     show_default=True,
-    help="Log level (logs go to stderr; stdout is the protocol).",
+    envvar="VMB_LOG_LEVEL",
+    help="Log level (logs go to stderr; stdout is the protocol). Env: VMB_LOG_LEVEL.",
 )
 def serve(transport: str, host: str, port: int, log_level: str) -> None:
     """Run the MCP server (stdio or streamable HTTP).
+
+    Prints one line on stderr once it serves (transport, address, allowed roots, library size)
+    and stops on the first Ctrl-C or SIGTERM, closing every session within 2 s (exit status 130
+    after Ctrl-C, 0 after SIGTERM or when a stdio client closes the pipe).
 
     Binding HTTP beyond loopback requires VMB_TOKEN, a random secret of at least 32 characters
     and 128 bits (`vmb token` prints one); clients then send "Authorization: Bearer $VMB_TOKEN".
@@ -33,7 +38,9 @@ def serve(transport: str, host: str, port: int, log_level: str) -> None:
     """
     from vmb_agent.tools.server import run
 
-    run(transport, host=host, port=port, log_level=log_level)
+    code = run(transport, host=host, port=port, log_level=log_level)
+    if code:
+        click.get_current_context().exit(code)
 
 
 @click.command("token")

@@ -108,10 +108,16 @@ class CorpusPiece:
     extra: dict[str, str] = field(default_factory=dict)
 
 
-def _corpus_root() -> Path:
-    import music21
+@lru_cache(maxsize=1)
+def corpus_root() -> Path:
+    """The music21 corpus folder (found from the package, which is not imported for it: the
+    import takes a second)."""
+    import importlib.util
 
-    return Path(music21.__file__).parent / "corpus"
+    spec = importlib.util.find_spec("music21")
+    if spec is None or spec.origin is None:
+        raise ImportError("music21 is not installed")
+    return Path(spec.origin).parent / "corpus"
 
 
 def _collection_of(rel: str) -> str | None:
@@ -156,7 +162,7 @@ def _abc_numbers(path: Path) -> list[int]:
 @lru_cache(maxsize=1)
 def corpus_catalog() -> dict[str, list[CorpusRef]]:
     """Every usable piece per collection, in a fixed, shuffled (seeded by name) order."""
-    root = _corpus_root()
+    root = corpus_root()
     catalog: dict[str, list[CorpusRef]] = {name: [] for name in COLLECTIONS}
     for file in sorted(root.rglob("*")):
         if not file.is_file() or file.suffix.lower() not in (".mxl", ".xml", ".musicxml",
@@ -209,7 +215,7 @@ def piece_to_midi(ref: CorpusRef, out_dir: str) -> CorpusPiece:
     import pretty_midi
     from music21 import converter, stream, tempo
 
-    source = _corpus_root() / ref.path
+    source = corpus_root() / ref.path
     parsed = converter.parse(source, number=ref.number) if ref.number is not None else \
         converter.parse(source)
     if isinstance(parsed, stream.Opus):

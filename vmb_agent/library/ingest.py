@@ -22,13 +22,17 @@ import os
 import stat
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from vmb_agent.errors import InputError, UnsupportedFormatError
 from vmb_agent.files import PathPolicy, open_regular
 from vmb_agent.library.audio_features import AUDIO_SUFFIXES
 from vmb_agent.library.midi import MIDI_SUFFIXES
 from vmb_agent.theory import normalize_instrument, parse_key
-from vmb_agent.types import TrackInfo
+from vmb_agent.types import IngestReport, ProgressCallback, TrackInfo
+
+if TYPE_CHECKING:  # pragma: no cover
+    from vmb_agent.library import Library
 
 SUPPORTED_SUFFIXES = AUDIO_SUFFIXES + MIDI_SUFFIXES
 #: What a stored track may be (see the module docstring).
@@ -387,3 +391,152 @@ def _analyze_midi_file(path: Path, track_id: str, tags: dict[str, str]) -> Track
 
 def key_name_or_none(text: str | None) -> str | None:
     return None if not text else parse_key(text).name
+
+
+# -- adding many files on every core -----------------------------------------------------------
+
+#: below this many files to analyse, starting worker processes (about a second each, to import
+#: the decoders) costs more than it saves
+MIN_FILES_FOR_WORKERS = 8
+#: by default a pool is used only with this many cores: one audio file's analysis already keeps
+#: about 1.6 of 2 cores busy (FFT and decoder threads), so on 2 cores a pool only adds its
+#: start-up (measured: 16 files of 3 min, 7.8 s with or without one; 40 of 20 s, 3.4 s without,
+#: 4.5 s with)
+MIN_CORES_FOR_WORKERS = 4
+#: tracks embedded and written to Chroma together (one atomic write each)
+WRITE_BATCH = 16
+
+
+def _analyze_in_worker(path: Path, track_id: str, tags: dict[str, str]) -> TrackInfo | str:
+    """``analyze_file`` in a worker process; a refusal comes back as its one-line reason (some
+    decoder exceptions do not pickle)."""
+    try:
+        return analyze_file(path, track_id, tags)
+    except InputError as exc:
+        return str(exc)
+    except Exception as exc:  # noqa: BLE001 -- a decoder bug must not abort the batch
+        return f"cannot analyse: {type(exc).__name__}: {exc}"[:300]
+
+
+def _ingest_worker_init() -> None:
+    import signal
+    import warnings
+
+    warnings.simplefilter("ignore")
+    # Ctrl-C reaches the whole process group; the main process stops the work.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def ingest_files(
+    library: Library,
+    files: list[Path],
+    report: IngestReport,
+    *,
+    tags: dict[str, str],
+    progress: ProgressCallback | None = None,
+    workers: int | None = None,
+) -> IngestReport:
+    """Analyse ``files`` (already expanded and checked: ``expand_paths``) on every core and add
+    them to ``library``; ``report`` collects the outcome.
+
+    Files whose content is already in the library are skipped before any analysis (the id is
+    the content hash), so an interrupted run resumes where it stopped; tracks are written in
+    atomic batches of ``WRITE_BATCH``. ``progress(done, len(files), file name)`` after each file,
+    in the order files finish. ``workers``: processes to analyse in (default: one per core on
+    machines with ``MIN_CORES_FOR_WORKERS`` or more, else this process).
+    """
+    from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+
+    from vmb_agent.library.build import default_workers, stop_workers
+
+    total = len(files)
+    done = 0
+    pending: list[TrackInfo] = []
+
+    def finished(path: Path) -> None:
+        nonlocal done
+        done += 1
+        if progress:
+            progress(done, total, path.name)
+
+    def keep(track: TrackInfo) -> None:
+        pending.append(track)
+        if len(pending) >= WRITE_BATCH:
+            library._write(pending, report)
+
+    if progress:
+        progress(0, total, "checking what is already in the library")
+    # 1. Ids by content; what the library already holds is skipped.
+    todo: list[tuple[Path, str]] = []
+    ids: set[str] = set()
+    for path in files:
+        try:
+            track_id = content_id(path)
+        except OSError as exc:
+            report.failed[str(path)] = f"cannot read: {exc.strerror or exc}"
+            finished(path)
+            continue
+        if track_id in ids:  # the same content twice in what was named
+            report.unchanged.append(track_id)
+            finished(path)
+            continue
+        ids.add(track_id)
+        todo.append((path, track_id))
+    present: set[str] = set()
+    for start in range(0, len(todo), 1000):  # one query per thousand, not one per file
+        present |= library.store.existing_ids([i for _, i in todo[start:start + 1000]])
+    for path, track_id in todo:
+        if track_id in present:
+            report.unchanged.append(track_id)
+            finished(path)
+    todo = [(path, track_id) for path, track_id in todo if track_id not in present]
+
+    # 2. Analysis: in this process for a few files or cores, else on every core.
+    if workers is None:
+        cores = default_workers()
+        workers = cores if cores >= MIN_CORES_FOR_WORKERS else 1
+    n_workers = min(workers, len(todo))
+    if n_workers < 2 or len(todo) < MIN_FILES_FOR_WORKERS:
+        for path, track_id in todo:
+            result = _analyze_in_worker(path, track_id, tags)
+            if isinstance(result, str):
+                report.failed[str(path)] = result
+            else:
+                keep(result)
+            finished(path)
+    else:
+        import multiprocessing
+
+        context = multiprocessing.get_context("spawn")  # no fork of Chroma's threads
+        pool = ProcessPoolExecutor(n_workers, mp_context=context,
+                                   initializer=_ingest_worker_init)  # fmt: skip
+        try:
+            # A bounded window in flight: results (tracks) stay few, and Ctrl-C cancels little.
+            queue = iter(todo)
+            running: dict[Future[TrackInfo | str], Path] = {}
+
+            def top_up() -> None:
+                while len(running) < n_workers * 4:
+                    item = next(queue, None)
+                    if item is None:
+                        return
+                    running[pool.submit(_analyze_in_worker, item[0], item[1], tags)] = item[0]
+
+            top_up()
+            while running:
+                complete, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in complete:
+                    path = running.pop(future)
+                    result = future.result()
+                    if isinstance(result, str):
+                        report.failed[str(path)] = result
+                    else:
+                        keep(result)
+                    finished(path)
+                top_up()
+        except BaseException:
+            stop_workers(pool)  # Ctrl-C: do not wait for the files being analysed
+            raise
+        pool.shutdown(wait=True)
+    library._write(pending, report)
+    return report

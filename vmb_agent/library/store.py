@@ -28,7 +28,7 @@ import numpy as np
 from vmb_agent.errors import LibraryError, NotFoundError
 from vmb_agent.settings import Settings
 from vmb_agent.theory import parse_key
-from vmb_agent.types import TrackInfo
+from vmb_agent.types import AudioTag, TrackInfo
 
 if TYPE_CHECKING:  # pragma: no cover
     from vmb_agent.library.index import AttributeIndex
@@ -38,8 +38,9 @@ T = TypeVar("T")
 _LIST_FIELDS = ("instruments", "genres", "moods")
 _NUMBER_FIELDS = ("duration_s", "tempo_bpm", "tempo_confidence", "key_confidence",
                   "loudness_lufs", "energy", "brightness", "percussiveness", "onset_density",
-                  "note_density")
-_TEXT_FIELDS = ("title", "path", "format", "key", "time_signature", "composer", "collection")
+                  "note_density", "transcription_notes")
+_TEXT_FIELDS = ("title", "path", "format", "key", "time_signature", "composer", "collection",
+                "transcription_path")
 
 
 def track_to_metadata(track: TrackInfo) -> dict[str, Any]:
@@ -47,6 +48,8 @@ def track_to_metadata(track: TrackInfo) -> dict[str, Any]:
     meta: dict[str, Any] = {}
     if track.tags:
         meta["tags_json"] = json.dumps(track.tags, sort_keys=True)
+    if track.audio_tags:
+        meta["audio_tags_json"] = json.dumps([[t.tag, t.probability] for t in track.audio_tags])
     for name in _TEXT_FIELDS:
         value = getattr(track, name)
         if value:
@@ -70,7 +73,11 @@ def metadata_to_track(track_id: str, meta: dict[str, Any], caption: str | None) 
     fields = {k: v for k, v in meta.items() if k in _TEXT_FIELDS or k in _NUMBER_FIELDS
               or k in _LIST_FIELDS}
     tags = json.loads(meta["tags_json"]) if meta.get("tags_json") else {}
-    return TrackInfo(id=track_id, **fields, tags=tags, caption=caption or "")
+    heard = json.loads(meta["audio_tags_json"]) if meta.get("audio_tags_json") else []
+    audio_tags = [AudioTag(tag=tag, probability=p) for tag, p in heard]
+    if "transcription_notes" in fields:  # Chroma keeps numbers as floats
+        fields["transcription_notes"] = int(fields["transcription_notes"])
+    return TrackInfo(id=track_id, **fields, tags=tags, audio_tags=audio_tags, caption=caption or "")
 
 
 def _tracks(found: dict[str, Any]) -> list[TrackInfo]:
@@ -241,7 +248,8 @@ class TrackStore:
     def existing_ids(self, ids: Sequence[str]) -> set[str]:
         if not ids:
             return set()
-        found = self.collection.get(ids=list(ids), include=[])
+        unique = list(dict.fromkeys(ids))  # Chroma refuses a request naming an id twice
+        found = self.collection.get(ids=unique, include=[])
         return set(found["ids"])
 
     @_serialised
