@@ -437,7 +437,8 @@ def test_parallel_ingest_matches_add_and_resumes(tmp_path: Path) -> None:
     assert sorted(expected.added) == sorted(report.added)
     for track_id in report.added:
         mine, theirs = parallel.get(track_id), sequential.get(track_id)
-        assert mine.model_dump(exclude={"path"}) == theirs.model_dump(exclude={"path"})
+        skip = {"path", "transcription_path"}  # each library keeps its own sidecars
+        assert mine.model_dump(exclude=skip) == theirs.model_dump(exclude=skip)
     again = ingest_files(parallel, files, IngestReport(), tags={}, workers=2)
     assert sorted(again.unchanged) == sorted(report.added) and not again.added
 
@@ -485,18 +486,22 @@ def test_cli_list_show_stats(cli_home: Path) -> None:
     assert human.exit_code == 0 and len(human.output.strip().splitlines()) == 2
 
 
-def test_cli_show_says_why_user_audio_has_no_genre_or_instrument_tags(cli_home: Path) -> None:
+def test_cli_show_says_where_user_audio_tags_came_from(cli_home: Path) -> None:
     from vmb_agent.cli import cli
 
     runner = CliRunner()
     rows = json.loads(runner.invoke(cli, ["library", "list", "--json"]).output)
-    audio = next(r for r in rows if r["format"] == "audio" and not r["genres"])
+    audio = next(r for r in rows if r["format"] == "audio")
+    assert audio["audio_tags"], audio  # the tagger ran on ingest
     shown = runner.invoke(cli, ["library", "show", audio["id"]])
     assert shown.exit_code == 0, shown.output
     notes = [line for line in shown.output.splitlines() if line.strip().startswith("note:")]
     text = " ".join(notes)
-    assert "no genre tags" in text and "no instrument tags" in text and "issue 15" in text
-    assert f"vmb library remove {audio['id']} && vmb library add" in text and "--tag genre=" in text
+    for kind in ("genre", "instrument"):
+        plural = "instruments" if kind == "instrument" else "genres"
+        assert (f"{plural} from the audio tagger" in text
+                or f"no {kind} tags from the audio: the audio tagger heard no {kind}" in text
+                or audio[plural]), text  # fmt: skip
     assert "moods guessed" not in text  # the mood was tagged (test-mood) when it was added
     midi = next(r for r in rows if r["format"] == "midi")
     shown = runner.invoke(cli, ["library", "show", midi["id"]])

@@ -89,3 +89,32 @@ def test_silence_has_no_tags_and_says_why() -> None:
     heard = listen(np.zeros(SR * 3, dtype=np.float32), SR)
     assert not heard.transcription.notes and not heard.tags
     assert "could not judge" in (heard.tags_missing_reason or "")
+
+
+def test_library_add_tags_transcribes_and_the_track_conditions_as_notes(
+    vmb_home: Path, tmp_path: Path
+) -> None:
+    """End to end through the SDK: `library add` of a recording stores its notes and tags;
+    targeted search finds it by a tagged instrument and says so; generating with it as the
+    reference marks the values taken from its notes."""
+    import soundfile
+
+    from vmb_agent.sdk import VMB
+    from vmb_agent.types import SearchFilters
+
+    wav = tmp_path / "my piano take.wav"
+    soundfile.write(str(wav), _render(_little_piece()), SR)
+    vmb = VMB()
+    report = vmb.add_to_library([wav])
+    track = vmb.get_track(report.added[0])
+    assert track.audio_tags and track.transcription_notes and track.transcription_notes >= 30
+    assert Path(track.transcription_path).is_file()
+    assert "piano" in track.instruments  # given by the tagger: the file had no tags
+    found = vmb.search(filters=SearchFilters(instruments=["piano"]), mode="targeted", k=3)
+    match = next(m for m in found.matches if m.id == track.id)
+    assert any(r.startswith("tagged piano") and "audio tagger" in r for r in match.reasons)
+    result = vmb.generate(
+        None, reference_ids=[track.id], overrides=GenerationOverrides(style="piano", duration_s=8),
+        out_dir=tmp_path / "out",
+    )  # fmt: skip
+    assert result.requested.origins["motif_source"] == f"reference:{track.id}:transcribed"

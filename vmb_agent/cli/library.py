@@ -14,8 +14,8 @@ from vmb_agent.types import ProgressCallback, TrackInfo
 
 #: without a terminal, a progress line at most this often (plus every tenth of the work)
 PLAIN_INTERVAL_S = 10.0
-#: why user audio has no genre or instrument tags yet
-TAGGER_PLANNED = "an audio tagger is planned, issue 15"
+#: why a user's audio track has no tags from the audio tagger
+TAGGER_NOT_RUN = "indexed before VMB tagged audio; remove it and add it again to tag it"
 
 
 def _vmb() -> Any:
@@ -228,32 +228,42 @@ def show(track_id: str, as_json: bool) -> None:
 
 
 def missing_tag_notes(track: TrackInfo) -> list[str]:
-    """For a user's audio track: which genre, mood and instrument tags are missing and why, and
-    how to add them (MIDI carries its instruments; the bundled corpus carries all three)."""
+    """For a user's audio track: where its genre, mood and instrument tags came from (the
+    user, or the audio tagger with its probability), which are missing and why, and how to add
+    them (MIDI carries its instruments; the bundled corpus carries all three)."""
     import shlex
 
     if track.format != "audio":
         return []
-    notes = []
-    missing: list[str] = []
-    for field, option in (("genres", "genre"), ("instruments", "instruments")):
-        if not getattr(track, field):
-            notes.append(f"no {option.rstrip('s')} tags: VMB cannot recognise them in audio yet "
-                         f"({TAGGER_PLANNED}), so `vmb search --{option}` will not find this "
-                         "track")  # fmt: skip
+    from vmb_agent.library.recording import MIN_PROBABILITY
+    from vmb_agent.library.search import heard_names
+
+    notes, missing = [], []
+    heard = heard_names(track)
+    for field, kind, option in (("genres", "genre", "genre"), ("moods", "mood", "mood"),
+                                ("instruments", "instrument", "instruments")):  # fmt: skip
+        names = getattr(track, field)
+        tagged = [f"{n} {heard[(kind, n)]:.2f}" for n in names if (kind, n) in heard]
+        if tagged:
+            notes.append(f"{field} from the audio tagger (musicnn): {', '.join(tagged)}")
+        if not names or (kind == "mood" and not tagged and not _given(track, "mood")):
             missing.append(option)
-    if not track.moods:
-        notes.append(f"no mood tags: VMB cannot recognise them in audio yet ({TAGGER_PLANNED})")
-        missing.append("mood")
-    elif not {name.lower() for name in track.tags} & {"mood", "moods"}:
-        notes.append("moods guessed from key, tempo and energy by a rule, not recognised in the "
-                     f"audio ({TAGGER_PLANNED})")  # fmt: skip
-        missing.append("mood")
+            why = (TAGGER_NOT_RUN if not track.audio_tags else
+                   f"the audio tagger heard no {kind} with probability >= {MIN_PROBABILITY[kind]}")
+            notes.append(f"no {kind} tags from the audio: {why}" if not names else
+                         "moods guessed from key, tempo and energy by a rule")  # fmt: skip
+    if not track.transcription_notes:
+        notes.append("no stored transcription: as a reference it gives tempo, key, chroma "
+                     "chords and energy only (not melody, bass or motifs)")  # fmt: skip
     if missing:
         tags = " ".join(f"--tag {name}=..." for name in missing)
         notes.append(f"to tag it: vmb library remove {track.id} && vmb library add "
                      f"{shlex.quote(track.path)} {tags}")  # fmt: skip
     return notes
+
+
+def _given(track: TrackInfo, kind: str) -> bool:
+    return bool({name.lower() for name in track.tags} & {kind, f"{kind}s"})
 
 
 @library.command("remove")

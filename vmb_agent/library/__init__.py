@@ -113,7 +113,7 @@ class Library:
                 report.unchanged.append(track_id)
                 continue
             try:
-                track = analyze_file(path, track_id, tags)
+                track = analyze_file(path, track_id, tags, library_dir=self.settings.library_dir)
             except InputError as exc:
                 report.failed[str(path)] = str(exc)
                 continue

@@ -29,10 +29,11 @@ from vmb_agent.files import PathPolicy, open_regular
 from vmb_agent.library.audio_features import AUDIO_SUFFIXES
 from vmb_agent.library.midi import MIDI_SUFFIXES
 from vmb_agent.theory import normalize_instrument, parse_key
-from vmb_agent.types import IngestReport, ProgressCallback, TrackInfo
+from vmb_agent.types import AudioTag, IngestReport, ProgressCallback, TrackInfo
 
 if TYPE_CHECKING:  # pragma: no cover
     from vmb_agent.library import Library
+    from vmb_agent.library.recording import Heard
 
 SUPPORTED_SUFFIXES = AUDIO_SUFFIXES + MIDI_SUFFIXES
 #: What a stored track may be (see the module docstring).
@@ -228,18 +229,22 @@ def _instruments_from_tags(tags: dict[str, str]) -> list[str]:
     return names
 
 
-def analyze_file(path: Path, track_id: str, tags: dict[str, str]) -> TrackInfo:
+def analyze_file(
+    path: Path, track_id: str, tags: dict[str, str], *, library_dir: Path | None = None
+) -> TrackInfo:
     """Measure one audio or MIDI file and describe it as a :class:`TrackInfo` (with caption);
-    ``InputError`` naming the file and the reason if it cannot be a library track."""
+    ``InputError`` naming the file and the reason if it cannot be a library track. An audio
+    file's transcription is stored under ``library_dir`` (when given) for use as a reference."""
     from vmb_agent.describe.media import check_media
 
     suffix = path.suffix.lower()
+    heard = None
     if suffix in MIDI_SUFFIXES:
         check_media(path, ("midi",), shown=str(path))  # the bytes must be a MIDI file
         track = _analyze_midi_file(path, track_id, tags)
     elif suffix in AUDIO_SUFFIXES:
         check_media(path, ("audio",), shown=str(path))  # never a playlist or a video
-        track = _analyze_audio_file(path, track_id, tags)
+        track, heard = _analyze_audio_file(path, track_id, tags)
     else:
         raise UnsupportedFormatError(
             f"{path.name!r} has an unsupported format; allowed: {', '.join(SUPPORTED_SUFFIXES)}."
@@ -247,6 +252,13 @@ def analyze_file(path: Path, track_id: str, tags: dict[str, str]) -> TrackInfo:
     problem = track_problem(track)
     if problem:
         raise InputError(f"{str(path)!r} refused: {problem}.")
+    if heard is not None and library_dir is not None and track.transcription_notes:
+        from vmb_agent.library.recording import store_transcription
+
+        stored = store_transcription(heard.transcription, library_dir, track_id)
+        track.transcription_path = str(stored)
+    elif track.format == "audio":
+        track.transcription_notes = None  # nothing stored: the audio analysis stands in
     track.caption = make_caption(track, era=tags.get("era"), form=tags.get("form"))
     return track
 
@@ -309,31 +321,44 @@ def _check_rate(path: Path, sr: int) -> None:
                          f"allowed: {low} to {high} Hz.")  # fmt: skip
 
 
-def _analyze_audio_file(path: Path, track_id: str, tags: dict[str, str]) -> TrackInfo:
+def _analyze_audio_file(
+    path: Path, track_id: str, tags: dict[str, str]
+) -> tuple[TrackInfo, Heard]:
+    """Analysis, transcription and tags of one audio file. Genres, moods and instruments the
+    caller (or the file's own tags) gave win; the audio tagger fills the ones left empty."""
     from vmb_agent.library.audio_features import analyze_audio, audio_metadata_tags, load_audio
+    from vmb_agent.library.recording import listen
 
     _check_audio_header(path)
     merged = {**audio_metadata_tags(path), **tags}  # the caller's tags win over the file's
     samples, sr = load_audio(path)
     _check_rate(path, sr)
-    features = analyze_audio(samples, sr)
+    heard = listen(samples, sr)
+    features = analyze_audio(samples, sr, transcription=heard.transcription)
     fields = _common(path, track_id, merged, "audio")
-    if not fields["moods"]:
-        fields["moods"] = derive_moods(features.key, features.tempo_bpm, features.energy)
-    return TrackInfo(
+    suggested = {kind: [name for name, _ in names] for kind, names in heard.suggested.items()}
+    fields["genres"] = fields["genres"] or suggested.get("genre", [])
+    fields["moods"] = fields["moods"] or suggested.get("mood", []) or derive_moods(
+        features.key, features.tempo_bpm, features.energy
+    )
+    notes = len(heard.transcription.notes) if heard.transcription.available else 0
+    track = TrackInfo(
         **fields,
         duration_s=features.duration_s,
         tempo_bpm=features.tempo_bpm,
         tempo_confidence=features.tempo_confidence,
         key=features.key,
         key_confidence=features.key_confidence,
-        instruments=_instruments_from_tags(merged),
+        instruments=_instruments_from_tags(merged) or suggested.get("instrument", []),
         loudness_lufs=features.loudness_lufs,
         energy=features.energy,
         brightness=features.brightness,
         percussiveness=features.percussiveness,
         onset_density=features.onset_density,
+        audio_tags=[AudioTag(tag=tag, probability=round(p, 4)) for tag, p in heard.tags],
+        transcription_notes=notes or None,
     )
+    return track, heard
 
 
 def _analyze_midi_file(path: Path, track_id: str, tags: dict[str, str]) -> TrackInfo:
@@ -407,11 +432,13 @@ MIN_CORES_FOR_WORKERS = 4
 WRITE_BATCH = 16
 
 
-def _analyze_in_worker(path: Path, track_id: str, tags: dict[str, str]) -> TrackInfo | str:
+def _analyze_in_worker(
+    path: Path, track_id: str, tags: dict[str, str], library_dir: Path | None = None
+) -> TrackInfo | str:
     """``analyze_file`` in a worker process; a refusal comes back as its one-line reason (some
     decoder exceptions do not pickle)."""
     try:
-        return analyze_file(path, track_id, tags)
+        return analyze_file(path, track_id, tags, library_dir=library_dir)
     except InputError as exc:
         return str(exc)
     except Exception as exc:  # noqa: BLE001 -- a decoder bug must not abort the batch
@@ -498,7 +525,7 @@ def ingest_files(
     n_workers = min(workers, len(todo))
     if n_workers < 2 or len(todo) < MIN_FILES_FOR_WORKERS:
         for path, track_id in todo:
-            result = _analyze_in_worker(path, track_id, tags)
+            result = _analyze_in_worker(path, track_id, tags, library.settings.library_dir)
             if isinstance(result, str):
                 report.failed[str(path)] = result
             else:
@@ -520,7 +547,8 @@ def ingest_files(
                     item = next(queue, None)
                     if item is None:
                         return
-                    running[pool.submit(_analyze_in_worker, item[0], item[1], tags)] = item[0]
+                    running[pool.submit(_analyze_in_worker, item[0], item[1], tags,
+                                        library.settings.library_dir)] = item[0]
 
             top_up()
             while running:

@@ -185,6 +185,26 @@ def closeness(track: TrackInfo, c: Constraints) -> float:
     return float(np.mean(scores)) if scores else 1.0
 
 
+def heard_names(track: TrackInfo) -> dict[tuple[str, str], float]:
+    """(kind, VMB name) -> probability, for names the audio tagger gave this track (not the
+    user: a name also in the user's own tags is the user's)."""
+    if not track.audio_tags:
+        return {}
+    from vmb_agent.library.tagger import map_tags
+
+    given = " ".join(str(v) for v in track.tags.values()).lower()
+    mapped = map_tags(tuple((t.tag, t.probability) for t in track.audio_tags))
+    return {(kind, name): p for kind, names in mapped.items() for name, p in names
+            if name not in given}  # fmt: skip
+
+
+def _matched(what: str, name: str, tagged: float | None, verb: str = "") -> str:
+    """'genre jazz matches', or where the name came from the audio tagger, say so."""
+    if tagged is not None:
+        return f"tagged {name} {tagged:.2f} by the audio tagger"
+    return f"{what} {name}" + (f" {verb}" if verb else "")
+
+
 def reasons_for(track: TrackInfo, c: Constraints, similarity: float | None) -> list[str]:
     reasons = []
     if c.tempo_min is not None or c.tempo_max is not None:
@@ -198,12 +218,13 @@ def reasons_for(track: TrackInfo, c: Constraints, similarity: float | None) -> l
             reasons.append(f"tonic {Key(c.tonic, 'major').name.split()[0]} matches ({track.key})")
         if c.mode is not None:
             reasons.append(f"mode {c.mode} matches ({track.key})")
+    heard = heard_names(track)
     for name in c.instruments:
-        reasons.append(f"instruments include {name}")
+        reasons.append(_matched("instruments include", name, heard.get(("instrument", name))))
     if c.genre:
-        reasons.append(f"genre {c.genre} matches")
+        reasons.append(_matched("genre", c.genre, heard.get(("genre", c.genre)), "matches"))
     if c.mood:
-        reasons.append(f"mood {c.mood} matches")
+        reasons.append(_matched("mood", c.mood, heard.get(("mood", c.mood)), "matches"))
     if c.duration_min is not None or c.duration_max is not None:
         reasons.append(f"duration {track.duration_s:.0f} s within "
                        f"{_fmt(c.duration_min, '0')}–{_fmt(c.duration_max, '...')} s")
