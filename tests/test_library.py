@@ -446,14 +446,20 @@ def test_parallel_ingest_matches_add_and_resumes(tmp_path: Path) -> None:
 def test_plain_progress_lines(capsys: pytest.CaptureFixture[str]) -> None:
     from vmb_agent.cli.library import PlainProgress
 
+    quick = PlainProgress("adding")
+    for done in range(101):
+        quick(done, 100, f"file{done}.wav")
+    assert capsys.readouterr().err == ""  # done within PLAIN_QUIET_S: nothing to show
+
     report = PlainProgress("adding")
+    report.started -= 3.0  # as if the work had been going for 3 s
     for done in range(101):
         report(done, 100, f"file{done}.wav")
     lines = capsys.readouterr().err.splitlines()
     assert 10 <= len(lines) <= 12  # one a tenth (and the first), not one a file
-    assert lines[0].startswith("adding: 0/100 (0%), 0:00 elapsed")
+    assert lines[0].startswith("adding: 0/100 (0%), 0:03 elapsed")
     assert lines[-1].startswith("adding: 100/100 (100%)") and "left" not in lines[-1]
-    assert re.match(r"adding: 50/100 \(50%\), 0:00 elapsed, about 0:00 left: file50\.wav$",
+    assert re.match(r"adding: 50/100 \(50%\), 0:03 elapsed, about 0:00 left: file50\.wav$",
                     lines[5])  # fmt: skip
 
 

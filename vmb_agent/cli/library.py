@@ -14,6 +14,8 @@ from vmb_agent.types import ProgressCallback, TrackInfo
 
 #: without a terminal, a progress line at most this often (plus every tenth of the work)
 PLAIN_INTERVAL_S = 10.0
+#: ... and none before this: short work needs no progress
+PLAIN_QUIET_S = 2.0
 #: why a user's audio track has no tags from the audio tagger
 TAGGER_NOT_RUN = "indexed before VMB tagged audio; remove it and add it again to tag it"
 
@@ -32,7 +34,8 @@ def _clock(seconds: float) -> str:
 class PlainProgress:
     """Progress as plain lines on stderr, for logs and pipes (a bar would be noise there):
     ``building library: 120/500 (24%), 0:31 elapsed, about 1:40 left``, at most every
-    ``PLAIN_INTERVAL_S`` or each tenth of the work, and always the last one."""
+    ``PLAIN_INTERVAL_S`` or each tenth of the work, and the last one. Work done within
+    ``PLAIN_QUIET_S`` prints nothing: a quick add (or a quick refusal) stays one line."""
 
     def __init__(self, description: str) -> None:
         self.description = description
@@ -47,6 +50,10 @@ class PlainProgress:
             self.baseline = (now, done)
         tenth = int(10 * done / total) if total else -1
         finished = bool(total) and done >= (total or 0)
+        if now - self.started < PLAIN_QUIET_S:
+            return
+        if finished and not self.last_line_at:  # nothing was shown: no lone "done" line
+            return
         if not finished and tenth == self.last_tenth and now - self.last_line_at < PLAIN_INTERVAL_S:
             return
         self.last_line_at, self.last_tenth = now, tenth
