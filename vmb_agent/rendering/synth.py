@@ -18,6 +18,7 @@ FluidR3 at unity gain, so that font renders at -6 dB. (MuseScore_General's piano
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -345,6 +346,10 @@ def render_midi(
     return out
 
 
+#: instruments rendered at once by :func:`render_instruments` (this machine class has 2 cores)
+RENDER_THREADS = max(1, min(2, os.cpu_count() or 1))
+
+
 def render_instruments(
     midi: pretty_midi.PrettyMIDI | Path | str,
     *,
@@ -358,19 +363,34 @@ def render_instruments(
     Their sum is the mix, and they are the stems: the two agree exactly. (Rendered together,
     tinysoundfont updates envelopes and LFOs in blocks that start at each event of any
     instrument, so a part alone differs from its share of a joint render by up to -20 dB.)
-    One part at a time is made, so a caller that sums them holds one extra track, not all.
+    Parts come in order; up to :data:`RENDER_THREADS` render at once (each instrument has its
+    own synth, and the engine releases the GIL while it renders), so a caller that sums them
+    holds at most that many extra tracks, not all.
     """
+    from concurrent.futures import Future, ThreadPoolExecutor
+
     import pretty_midi
 
     pm = _as_pretty_midi(midi)
     if n_samples is None:
         end_s = max((n.end for inst in pm.instruments for n in inst.notes), default=0.0)
         n_samples = round((end_s + tail_s) * sample_rate)
-    for inst in pm.instruments:
+
+    def render_one(inst: pretty_midi.Instrument) -> np.ndarray:
         single = pretty_midi.PrettyMIDI(resolution=pm.resolution)
         single.instruments.append(inst)
-        yield inst.name, render_midi(single, sample_rate=sample_rate, soundfont=soundfont,
-                                     n_samples=n_samples)  # fmt: skip
+        return render_midi(single, sample_rate=sample_rate, soundfont=soundfont,
+                           n_samples=n_samples)  # fmt: skip
+
+    with ThreadPoolExecutor(max_workers=RENDER_THREADS) as pool:
+        window: list[tuple[str, Future[np.ndarray]]] = []
+        for inst in pm.instruments:
+            window.append((inst.name, pool.submit(render_one, inst)))
+            if len(window) >= RENDER_THREADS:
+                name, part = window.pop(0)
+                yield name, part.result()
+        for name, part in window:
+            yield name, part.result()
 
 
 def _reset(synth: Any) -> None:

@@ -112,6 +112,7 @@ public:
                 throw std::runtime_error("Buffer length does not divide evenly into sample frames");
             }
             int samples = info.shape[0] / (sizeof(float) * output_channels);
+            py::gil_scoped_release release;  // VMB: other threads run while this one renders
             tsf_render_float(obj, static_cast<float *>(info.ptr), samples, mix ? 1 : 0);
             return;
         }
@@ -125,6 +126,7 @@ public:
             throw std::runtime_error(std::string("Incompatible buffer length, channel size must be ") + std::string(output_channels == 1 ? "1 for mono" : "2 for stereo"));
         }
         int samples = info.shape[0];
+        py::gil_scoped_release release;  // VMB: other threads run while this one renders
         tsf_render_float(obj, static_cast<float *>(info.ptr), samples, mix ? 1 : 0);
         return;
     }
