@@ -2,22 +2,35 @@
 
 Backends register a *factory* under a name; the factory runs (and imports its heavy
 dependencies) only when that backend is first requested, so ``import vmb_agent`` stays fast.
+
+Third-party packages add backends without editing VMB through the entry-point group
+:data:`ENTRY_POINT_GROUP`, one entry point per backend named ``<stage>.<name>`` and pointing at
+its factory, e.g. in the plugin's ``pyproject.toml``::
+
+    [project.entry-points."vmb_agent.backends"]
+    "render.my-synth" = "my_package.vmb:MySynthRenderer"
+
+They are looked up the first time a registry is asked for a name it does not hold (reading
+entry points costs ~10 ms, so VMB's own backends never pay for it), and loaded only when used.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from vmb_agent.errors import unknown_name
 
 T = TypeVar("T")
+
+ENTRY_POINT_GROUP = "vmb_agent.backends"
 
 
 class Registry(Generic[T]):
     def __init__(self, kind: str) -> None:
         self.kind = kind
         self._factories: dict[str, Callable[..., T]] = {}
+        self._discovered = False
 
     def register(self, name: str) -> Callable[[Callable[..., T]], Callable[..., T]]:
         """Decorator: ``@describers.register("analysis")`` on a factory or class."""
@@ -32,9 +45,12 @@ class Registry(Generic[T]):
         self._factories[name] = factory
 
     def names(self) -> list[str]:
+        self._discover()
         return sorted(self._factories)
 
     def create(self, name: str, **kwargs: object) -> T:
+        if name not in self._factories:
+            self._discover()
         try:
             factory = self._factories[name]
         except KeyError:
@@ -42,4 +58,27 @@ class Registry(Generic[T]):
         return factory(**kwargs)
 
     def __contains__(self, name: object) -> bool:
+        if name not in self._factories:
+            self._discover()
         return name in self._factories
+
+    def _discover(self) -> None:
+        """Add the installed plugins' backends of this stage (once; a built-in name wins)."""
+        if self._discovered:
+            return
+        self._discovered = True
+        from importlib.metadata import entry_points
+
+        for entry in entry_points(group=ENTRY_POINT_GROUP):
+            kind, _, name = entry.name.partition(".")
+            if kind == self.kind and name and name not in self._factories:
+                self._factories[name] = _lazy(entry)
+
+
+def _lazy(entry: Any) -> Callable[..., Any]:
+    """A factory that imports the plugin only when the backend is created."""
+
+    def factory(**kwargs: object) -> Any:
+        return entry.load()(**kwargs)
+
+    return factory

@@ -53,6 +53,7 @@ class Settings(BaseSettings):
     describe_backend: str = "analysis"
     embed_backend: str = "minilm"
     generate_backend: str = "symbolic"
+    render_backend: str = "soundfont"
 
     max_input_mb: float = Field(2048, gt=0, description="largest input file accepted")
     max_jobs: int | None = Field(

@@ -7,7 +7,7 @@ The steps read top to bottom (each timed into ``result.timings``):
 3. resolve the explicit conditions (overrides > description > references > style);
 4. video sync: the cue's tempo map that puts every section-starting cut on a downbeat;
 5. compose (a registered generator backend; ``symbolic`` by default);
-6. render through the SoundFont, 7. master;
+6. render (a registered renderer, ``rendering/renderers.py``; the SoundFont by default), 7. master;
 8. measure the result with the library's analysis (in a thread, while 9. writes every output
    atomically: all files appear together or none do).
 """
@@ -195,7 +195,7 @@ def generate_music(
     report(2, total_steps, "rendering")
     with one_blas_thread():
         rendered = render_composition(composition, conditions, settings, stems=stems, mark=mark,
-                                      measure_loudness=False)  # fmt: skip
+                                      measure_loudness=False, description=description)  # fmt: skip
 
         # 8-9. Measure while the files are written: the analysis (numpy, mostly outside the
         # GIL) runs in a thread beside the writing and ffmpeg's encoding, on the other core
@@ -246,31 +246,26 @@ def render_composition(
     stems: bool = False,
     mark: Callable[[str], None] | None = None,
     measure_loudness: bool = True,
+    description: MusicDescription | None = None,
 ) -> Rendered:
-    """SoundFont render -> exact length (loop tail folded back, or a short fade) -> mastering.
-    ``measure_loudness=False``: the final loudness is left to :func:`measure` (None here)."""
+    """Render (the ``VMB_RENDER_BACKEND`` renderer; the SoundFont by default) -> exact length
+    (loop tail folded back, or a short fade) -> mastering. ``measure_loudness=False``: the
+    final loudness is left to :func:`measure` (None here)."""
     from vmb_agent.generation.styles import STYLES
     from vmb_agent.rendering.master import STYLE_EQ, MasterSettings, master, stem_chain
-    from vmb_agent.rendering.mix import staging_gain, track_roles
-    from vmb_agent.rendering.synth import render_instruments
+    from vmb_agent.rendering.renderers import RenderJob, renderers
 
     n = round(composition.duration_s * SAMPLE_RATE)
 
-    # the mix is the sum of the parts rendered alone, so the stems (the same parts, rendered
+    # the mix is the sum of the renderer's parts, so the stems (the same parts, asked for
     # again) sum to it exactly; each part keeps its natural length (release tail included),
-    # then is cut, padded or (a loop) folded to exactly n samples, and set to its role's
-    # level (gain staging: fonts differ per program by 15 dB and more)
-    roles = track_roles((part.role, part.instrument) for part in composition.parts)
-    faders: dict[str, float] = {}
+    # then is cut, padded or (a loop) folded to exactly n samples
+    renderer = renderers.create(settings.render_backend)
+    job = RenderJob(composition, conditions, description, settings, SAMPLE_RATE, n,
+                    fit=lambda audio: fit_length(audio, n, loop=conditions.loop))  # fmt: skip
 
     def parts() -> Iterator[tuple[str, np.ndarray]]:
-        for name, part in render_instruments(composition.midi, sample_rate=SAMPLE_RATE,
-                                             soundfont=settings.soundfont):  # fmt: skip
-            part = fit_length(part, n, loop=conditions.loop)
-            if name not in faders:
-                faders[name] = staging_gain(part, SAMPLE_RATE, roles.get(name, "pad"))
-            part *= np.float32(faders[name])
-            yield name, part
+        return renderer.parts(job)
 
     # planar (channels, samples) memory seen as (samples, channels): pedalboard takes it
     # without another full-length copy

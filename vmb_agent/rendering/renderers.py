@@ -1,0 +1,79 @@
+"""Renderers: a composition (with the text bridge) -> audio parts, before mastering.
+
+The pipeline composes symbolically (tempo, key, form and cuts stay explicit), then hands the
+composition to the renderer named by ``VMB_RENDER_BACKEND`` (default ``soundfont``). A renderer
+yields ``(name, audio)`` parts, each ``(n, 2)`` float32 at the job's sample rate and exactly
+``n_samples`` long (``job.fit`` cuts, pads or folds a loop): their sum is the mix, and the parts
+are the stems. The pipeline masters, measures and writes whatever comes back, so a neural
+renderer (one part, ``"mix"``) gets the same loudness, true peak and measured tempo/key as the
+SoundFont. Parts are asked for a second time when stems are written (one part at a time stays
+in memory): a renderer that is not deterministic should cache them.
+
+Plugins register more renderers through the ``vmb_agent.backends`` entry points
+(``render.<name>``; see :mod:`vmb_agent.registry`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+import numpy as np
+
+from vmb_agent.registry import Registry
+
+if TYPE_CHECKING:  # pragma: no cover
+    from vmb_agent.generation.composer import Composition
+    from vmb_agent.settings import Settings
+    from vmb_agent.types import Conditions, MusicDescription
+
+
+@dataclass(frozen=True)
+class RenderJob:
+    """Everything a renderer may use: the score, the explicit conditions and the words."""
+
+    composition: Composition
+    conditions: Conditions
+    description: MusicDescription | None
+    settings: Settings
+    sample_rate: int
+    n_samples: int
+    fit: Callable[[np.ndarray], np.ndarray]  # to exactly n_samples (a loop's tail folded back)
+
+
+class Renderer(Protocol):
+    name: str
+
+    def parts(self, job: RenderJob) -> Iterator[tuple[str, np.ndarray]]:
+        """``(name, (n_samples, 2) float32)`` parts in a fixed order; their sum is the mix."""
+        ...
+
+
+class SoundFontRenderer:
+    """Each instrument rendered alone through the SoundFont (so the stems sum to the mix),
+    fitted to length and set to its role's level (gain staging: fonts differ per program by
+    15 dB and more)."""
+
+    name = "soundfont"
+
+    def __init__(self) -> None:
+        self._faders: dict[str, float] = {}  # the same gain when the parts are asked again
+
+    def parts(self, job: RenderJob) -> Iterator[tuple[str, np.ndarray]]:
+        from vmb_agent.rendering.mix import staging_gain, track_roles
+        from vmb_agent.rendering.synth import render_instruments
+
+        composition = job.composition
+        roles = track_roles((part.role, part.instrument) for part in composition.parts)
+        for name, part in render_instruments(composition.midi, sample_rate=job.sample_rate,
+                                             soundfont=job.settings.soundfont):  # fmt: skip
+            part = job.fit(part)
+            if name not in self._faders:
+                self._faders[name] = staging_gain(part, job.sample_rate, roles.get(name, "pad"))
+            part *= np.float32(self._faders[name])
+            yield name, part
+
+
+renderers: Registry[Renderer] = Registry("render")
+renderers.add("soundfont", SoundFontRenderer)
