@@ -19,6 +19,16 @@ _K_WEIGHTING = ((4.0, 1 / math.sqrt(2), 1500.0, "high_shelf"), (0.0, 0.5, 38.0, 
 _SILENCE_LUFS = -70.0
 
 
+def pcm_to_float(x: np.ndarray) -> np.ndarray:
+    """Samples as float32 in [-1, 1): integer PCM scaled as soundfile reads it (full scale
+    2**(bits-1); unsigned PCM centred on its mid-scale silence), floats as they are."""
+    if np.issubdtype(x.dtype, np.integer):
+        half = float(2 ** (8 * x.dtype.itemsize - 1))
+        offset = half if np.issubdtype(x.dtype, np.unsignedinteger) else 0.0
+        return ((x - offset) / half).astype(np.float32)
+    return x.astype(np.float32, copy=False)
+
+
 def lowpass_fir(numtaps: int, cutoff: float, window: str | tuple[str, float]) -> np.ndarray:
     """Windowed-sinc low-pass with unit gain at DC, as ``scipy.signal.firwin(numtaps, cutoff,
     window=window)``; ``cutoff`` is relative to Nyquist, ``window`` "blackman" or ("kaiser", beta)."""

@@ -184,7 +184,7 @@ def _tonal_analysis(x: np.ndarray, sr: int,
     :func:`measure_tempo_key`: ``(mag, mel, (tempo, confidence), (key, confidence))`` at the
     analysis rate, or None for silent or too short audio. ``notes`` (a transcription of the
     same audio) choose the tempo's metrical level, see :func:`estimate_tempo`."""
-    y = _resample(x, sr, ANALYSIS_SR)
+    y = resample(x, sr, ANALYSIS_SR)
     if len(y) < N_FFT * 2 or float(np.max(np.abs(y), initial=0.0)) < 1e-5:
         return None
     mag = _stft_mag(y, N_FFT, HOP)  # (frames, bins)
@@ -251,7 +251,9 @@ def analyze_audio(samples: np.ndarray, sr: int, *,
     )
 
 
-def _resample(x: np.ndarray, sr: int, target: int) -> np.ndarray:
+def resample(x: np.ndarray, sr: int, target: int) -> np.ndarray:
+    """``x`` (1-D) from ``sr`` to ``target`` Hz as float32: numpy decimation for integer
+    ratios, else ``scipy.signal.resample_poly`` (the one resampler of the analysis)."""
     if sr == target:
         return x
     if sr % target == 0:  # 44.1 -> 22.05 kHz and 22.05 -> 11.025 kHz: no scipy.signal import
@@ -553,7 +555,7 @@ def chroma(samples: np.ndarray, sr: int) -> tuple[np.ndarray, float]:
     55 Hz-2 kHz chroma references once had, its chords per bar matched the notes in 65.1 %
     against 62.2 %).
     """
-    y = _resample(np.asarray(samples), sr, CHROMA_SR)
+    y = resample(np.asarray(samples), sr, CHROMA_SR)
     mag = _stft_mag(y, CHROMA_FFT, CHROMA_HOP)
     freqs = np.fft.rfftfreq(CHROMA_FFT, 1 / CHROMA_SR)
     # C2-B5: above ~1 kHz the spectrum is mostly upper partials, which blur the key.

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from vmb_agent.dsp import pcm_to_float
+
 DEFAULT_MODEL = "MTT_musicnn"
 MIN_SECONDS = 1.0
 #: below this RMS (-100 dBFS) the input is taken as silence
@@ -140,13 +142,6 @@ def map_tags(tags: Scores) -> dict[str, Scores]:
     }
 
 
-def _as_float(audio: np.ndarray) -> np.ndarray:
-    """Integer PCM scaled to [-1, 1) as soundfile/librosa read it; floats as float32."""
-    if np.issubdtype(audio.dtype, np.integer):
-        return (audio / float(2 ** (8 * audio.dtype.itemsize - 1))).astype(np.float32)
-    return audio.astype(np.float32, copy=False)
-
-
 def _problem(audio: np.ndarray, sample_rate: int) -> str | None:
     """Why ``audio`` cannot be tagged, or None."""
     if sample_rate <= 0:
@@ -177,7 +172,7 @@ def tag_audio(
 
     if model not in musicnn.MODELS:
         raise ValueError(f"unknown tagger model {model!r}; allowed: {', '.join(musicnn.MODELS)}")
-    audio = _as_float(np.asarray(audio))
+    audio = pcm_to_float(np.asarray(audio))
     reason = _problem(audio, sample_rate)
     if reason is not None:
         return AudioTags(model=model, available=False, reason=reason)
@@ -260,12 +255,12 @@ def style_check(tags: dict[str, float], style: str) -> StyleCheck | None:
     return StyleCheck(style, rank, tag, p, leader, *scores[leader])
 
 
-def tag_for_style_check(
+def merged_tags(
     audio: np.ndarray, sample_rate: int, seconds: float = STYLE_CHECK_SECONDS
 ) -> dict[str, float]:
     """Both models' tag probabilities (the higher where a tag is in both) over at most
     ``seconds`` of ``audio`` spread over it; empty when the audio cannot be tagged."""
-    audio = _as_float(np.asarray(audio))
+    audio = pcm_to_float(np.asarray(audio))
     if audio.ndim == 2 and audio.shape[0] < audio.shape[1]:
         audio = audio.T
     excerpt = _spread_excerpt(audio, sample_rate, seconds)

@@ -32,7 +32,6 @@ Memory: about 5 KB per 11.6 ms frame while notes are made (~260 MB for 10 minute
 from __future__ import annotations
 
 import functools
-import math
 import os
 import tempfile
 from collections.abc import Iterator
@@ -193,19 +192,18 @@ def _prepare(audio: np.ndarray, sample_rate: int) -> tuple[np.ndarray | None, st
     low, high = SAMPLE_RATE_RANGE
     if not low <= int(sample_rate) <= high:
         return None, f"sample rate {sample_rate} Hz is out of range; allowed: {low} to {high}"
-    if np.issubdtype(x.dtype, np.unsignedinteger):  # unsigned PCM: silence is mid-scale
-        half = (float(np.iinfo(x.dtype).max) + 1) / 2
-        x = (x - half) / half
-    elif np.issubdtype(x.dtype, np.integer):  # PCM: full scale = 1.0
-        x = x / float(np.iinfo(x.dtype).max)
-    x = x.astype(np.float32)
+    from vmb_agent.dsp import pcm_to_float
+
+    x = pcm_to_float(x)
     if x.ndim == 2:  # (n, channels) or (channels, n): the short axis is the channels
         x = x.mean(axis=1) if x.shape[1] <= x.shape[0] else x.mean(axis=0)
     if not np.all(np.isfinite(x)):
         return None, "the audio contains NaN or infinite samples"
     if x.shape[0] > MAX_DURATION_S * sample_rate:
         return None, f"longer than {MAX_DURATION_S / 3600:g} h"
-    mono = _resample(x, int(sample_rate))
+    from vmb_agent.library.audio_features import resample
+
+    mono = resample(x, int(sample_rate), SAMPLE_RATE)
     if mono.shape[0] < MIN_DURATION_S * SAMPLE_RATE:
         return mono, f"shorter than {MIN_DURATION_S:g} s"
     if float(np.max(np.abs(mono))) < SILENCE_PEAK:
@@ -213,13 +211,6 @@ def _prepare(audio: np.ndarray, sample_rate: int) -> tuple[np.ndarray | None, st
     return mono, None
 
 
-def _resample(x: np.ndarray, sample_rate: int) -> np.ndarray:
-    if sample_rate == SAMPLE_RATE:
-        return x
-    from scipy.signal import resample_poly
-
-    g = math.gcd(sample_rate, SAMPLE_RATE)
-    return resample_poly(x, SAMPLE_RATE // g, sample_rate // g).astype(np.float32)
 
 
 # --------------------------------------------------------------------------------------------
