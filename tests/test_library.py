@@ -444,7 +444,7 @@ def test_parallel_ingest_matches_add_and_resumes(tmp_path: Path) -> None:
 
 
 def test_plain_progress_lines(capsys: pytest.CaptureFixture[str]) -> None:
-    from vmb_agent.cli.library import PlainProgress
+    from vmb_agent.cli._output import PlainProgress
 
     quick = PlainProgress("adding")
     for done in range(101):

@@ -2,20 +2,13 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import click
 
-from vmb_agent.cli._output import emit, json_option
-from vmb_agent.types import ProgressCallback, TrackInfo
+from vmb_agent.cli._output import emit, json_option, progress_bar
+from vmb_agent.types import TrackInfo
 
-#: without a terminal, a progress line at most this often (plus every tenth of the work)
-PLAIN_INTERVAL_S = 10.0
-#: ... and none before this: short work needs no progress
-PLAIN_QUIET_S = 2.0
 #: why a user's audio track has no tags from the audio tagger
 TAGGER_NOT_RUN = "indexed before VMB tagged audio; remove it and add it again to tag it"
 
@@ -24,98 +17,6 @@ def _vmb() -> Any:
     from vmb_agent.sdk import VMB
 
     return VMB()
-
-
-def _clock(seconds: float) -> str:
-    minutes, secs = divmod(round(seconds), 60)
-    return f"{minutes}:{secs:02d}"
-
-
-class PlainProgress:
-    """Progress as plain lines on stderr, for logs and pipes (a bar would be noise there):
-    ``building library: 120/500 (24%), 0:31 elapsed, about 1:40 left``, at most every
-    ``PLAIN_INTERVAL_S`` or each tenth of the work, and the last one. Work done within
-    ``PLAIN_QUIET_S`` prints nothing: a quick add (or a quick refusal) stays one line."""
-
-    def __init__(self, description: str) -> None:
-        self.description = description
-        self.started = time.monotonic()
-        self.baseline: tuple[float, float] | None = None  # (time, done) of the first report
-        self.last_line_at = 0.0
-        self.last_tenth = -1
-
-    def __call__(self, done: float, total: float | None = None, message: str | None = None) -> None:
-        now = time.monotonic()
-        if self.baseline is None:  # a resumed build starts part-way: rate from here on
-            self.baseline = (now, done)
-        tenth = int(10 * done / total) if total else -1
-        finished = bool(total) and done >= (total or 0)
-        if now - self.started < PLAIN_QUIET_S:
-            return
-        if finished and not self.last_line_at:  # nothing was shown: no lone "done" line
-            return
-        if not finished and tenth == self.last_tenth and now - self.last_line_at < PLAIN_INTERVAL_S:
-            return
-        self.last_line_at, self.last_tenth = now, tenth
-        line = f"{self.description}: {done:.0f}"
-        if total:
-            line += f"/{total:.0f} ({100 * done / total:.0f}%)"
-        line += f", {_clock(now - self.started)} elapsed"
-        since, done_then = self.baseline
-        if total and not finished and done > done_then and now > since:
-            left = (total - done) * (now - since) / (done - done_then)
-            line += f", about {_clock(left)} left"
-        if message:
-            line += f": {message}"
-        click.echo(line, err=True)
-
-
-@contextmanager
-def library_progress(description: str, *, enabled: bool = True) -> Iterator[ProgressCallback]:
-    """A ``progress(done, total, message)`` callback: a rich bar with counts, elapsed time and
-    ETA on a terminal, plain lines on stderr otherwise (``PlainProgress``)."""
-    if not enabled:
-        yield lambda done, total=None, message=None: None
-        return
-    from rich.console import Console
-
-    console = Console(stderr=True)
-    if not console.is_terminal:
-        yield PlainProgress(description)
-        return
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TaskProgressColumn,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
-    with Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TaskProgressColumn(),
-        TimeElapsedColumn(),
-        TextColumn("ETA"),
-        TimeRemainingColumn(),
-        TextColumn("{task.fields[message]}"),
-        console=console,
-    ) as bar:
-        task = bar.add_task(description, total=None, message="")
-        first = True
-
-        def report(done: float, total: float | None = None, message: str | None = None) -> None:
-            nonlocal first
-            if first:  # a resumed build starts part-way: the ETA counts from here on
-                bar.reset(task, total=total, completed=done, message=message or "")
-                first = False
-            else:
-                bar.update(task, completed=done, total=total, message=message or "")
-
-        yield report
 
 
 def _print_report(report: Any) -> None:
@@ -153,7 +54,7 @@ def library() -> None:
 def build(size: int, as_json: bool) -> None:
     """Build the bundled reference library from the music21 corpus (offline)."""
     vmb = _vmb()
-    with library_progress("building library", enabled=not as_json) as report_progress:
+    with progress_bar("building library", enabled=not as_json, long=True) as report_progress:
         report = vmb.build_library(size, progress=report_progress)
     emit(report, as_json, _print_report)
 
@@ -188,7 +89,7 @@ def add(paths: tuple[str, ...], tags: tuple[str, ...], as_json: bool) -> None:
     """
     parsed = _parse_tags(tags)
     vmb = _vmb()
-    with library_progress("adding", enabled=not as_json) as report_progress:
+    with progress_bar("adding", enabled=not as_json, long=True) as report_progress:
         report = vmb.add_to_library(list(paths), tags=parsed, progress=report_progress)
     emit(report, as_json, _print_report)
     if report.failed and not report.added and not report.unchanged:
@@ -242,8 +143,7 @@ def missing_tag_notes(track: TrackInfo) -> list[str]:
 
     if track.format != "audio":
         return []
-    from vmb_agent.library.recording import MIN_PROBABILITY
-    from vmb_agent.library.search import heard_names
+    from vmb_agent.library.recording import MIN_PROBABILITY, heard_names
 
     notes, missing = [], []
     heard = heard_names(track)

@@ -303,7 +303,7 @@ def _style_tag_checks(styles: list[str], ctx: EvalContext) -> list[dict]:
     in a quick run, 5 in a full one), tagged here whatever VMB_MEASURE_TAGS says."""
     import soundfile
 
-    from vmb_agent.library.tagger import STYLE_TAGS, style_check, tag_for_style_check
+    from vmb_agent.library.tagger import STYLE_TAGS, merged_tags, style_check
     from vmb_agent.types import GenerationOverrides
 
     rows = []
@@ -315,7 +315,7 @@ def _style_tag_checks(styles: list[str], ctx: EvalContext) -> list[dict]:
                 seed=ctx.seed + 31 * i + j, out_dir=ctx.work_dir / "style-tags",
             )  # fmt: skip
             audio, sr = soundfile.read(res.audio_path, dtype="float32")
-            check = style_check(tag_for_style_check(audio, sr), style)
+            check = style_check(merged_tags(audio, sr), style)
             if check is not None:
                 ranks.append(check.rank)
                 leaders.append(check.leader)

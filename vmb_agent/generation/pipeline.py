@@ -356,9 +356,9 @@ MEASURED_TAGS = 10
 
 def _style_tags(audio: np.ndarray, style: str) -> tuple[list[AudioTag], int | None]:
     """The tagger's top tags for ``audio`` and the rank of ``style`` by them."""
-    from vmb_agent.library.tagger import style_check, tag_for_style_check
+    from vmb_agent.library.tagger import merged_tags, style_check
 
-    tags = tag_for_style_check(audio, SAMPLE_RATE)
+    tags = merged_tags(audio, SAMPLE_RATE)
     top = sorted(tags.items(), key=lambda item: -item[1])[:MEASURED_TAGS]
     check = style_check(tags, style)
     return (

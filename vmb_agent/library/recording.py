@@ -17,7 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
+from vmb_agent.library.tagger import map_tags
 from vmb_agent.library.transcribe import Transcription, transcribe
+from vmb_agent.types import TrackInfo
 
 #: seconds of audio the tagger hears per track (evenly spaced 3 s excerpts)
 TAGGED_SECONDS = 60.0
@@ -41,10 +43,10 @@ class Heard:
 
 def listen(samples: np.ndarray, sample_rate: int) -> Heard:
     """Transcribe and tag ``samples`` (mono or multichannel, any rate)."""
-    from vmb_agent.library.tagger import map_tags, tag_for_style_check
+    from vmb_agent.library.tagger import merged_tags
 
     transcription = transcribe(samples, sample_rate)
-    tags = tag_for_style_check(samples, sample_rate, TAGGED_SECONDS)
+    tags = merged_tags(samples, sample_rate, TAGGED_SECONDS)
     if not tags:
         return Heard(transcription, tags_missing_reason="the audio tagger could not judge it "
                      "(silent, shorter than 1 s or not finite)")  # fmt: skip
@@ -55,6 +57,18 @@ def listen(samples: np.ndarray, sample_rate: int) -> Heard:
         for kind in MIN_PROBABILITY
     }
     return Heard(transcription, ranked[:KEPT_TAGS], suggested)
+
+
+def heard_names(track: TrackInfo) -> dict[tuple[str, str], float]:
+    """(kind, VMB name) -> probability, for names the audio tagger gave this track (not the
+    user: a name also in the user's own tags is the user's)."""
+    if not track.audio_tags:
+        return {}
+
+    given = " ".join(str(v) for v in track.tags.values()).lower()
+    mapped = map_tags(tuple((t.tag, t.probability) for t in track.audio_tags))
+    return {(kind, name): p for kind, names in mapped.items() for name, p in names
+            if name not in given}  # fmt: skip
 
 
 def transcription_path(library_dir: Path, track_id: str) -> Path:

@@ -185,19 +185,6 @@ def closeness(track: TrackInfo, c: Constraints) -> float:
     return float(np.mean(scores)) if scores else 1.0
 
 
-def heard_names(track: TrackInfo) -> dict[tuple[str, str], float]:
-    """(kind, VMB name) -> probability, for names the audio tagger gave this track (not the
-    user: a name also in the user's own tags is the user's)."""
-    if not track.audio_tags:
-        return {}
-    from vmb_agent.library.tagger import map_tags
-
-    given = " ".join(str(v) for v in track.tags.values()).lower()
-    mapped = map_tags(tuple((t.tag, t.probability) for t in track.audio_tags))
-    return {(kind, name): p for kind, names in mapped.items() for name, p in names
-            if name not in given}  # fmt: skip
-
-
 def _matched(what: str, name: str, tagged: float | None, verb: str = "") -> str:
     """'genre jazz matches', or where the name came from the audio tagger, say so."""
     if tagged is not None:
@@ -218,6 +205,8 @@ def reasons_for(track: TrackInfo, c: Constraints, similarity: float | None) -> l
             reasons.append(f"tonic {Key(c.tonic, 'major').name.split()[0]} matches ({track.key})")
         if c.mode is not None:
             reasons.append(f"mode {c.mode} matches ({track.key})")
+    from vmb_agent.library.recording import heard_names
+
     heard = heard_names(track)
     for name in c.instruments:
         reasons.append(_matched("instruments include", name, heard.get(("instrument", name))))
