@@ -41,6 +41,7 @@ from vmb_agent.types import (
 
 if TYPE_CHECKING:  # pragma: no cover
     from vmb_agent.generation.composer import Composition, ReferenceMaterial
+    from vmb_agent.rendering.renderers import Renderer
     from vmb_agent.settings import Settings
 
 SAMPLE_RATE = 44100
@@ -126,6 +127,7 @@ def generate_music(
     from vmb_agent.generation.cue import sync_to_picture
     from vmb_agent.generation.references import analyze_reference, blend
     from vmb_agent.rendering.master import one_blas_thread
+    from vmb_agent.rendering.renderers import renderers
 
     report = progress or (lambda done, total=None, message=None: None)
     total_steps = 6.0
@@ -152,6 +154,7 @@ def generate_music(
         if overrides.duration_s is not None:  # within tolerance: the music ends with the picture
             overrides = overrides.model_copy(update={"duration_s": None})
     generator = generators.create(settings.generate_backend)
+    renderer = renderers.create(settings.render_backend)  # an unknown name fails before work
     mark("check")
 
     # 2. Music bridge (a reference that cannot be read is left out and reported in warnings)
@@ -195,7 +198,8 @@ def generate_music(
     report(2, total_steps, "rendering")
     with one_blas_thread():
         rendered = render_composition(composition, conditions, settings, stems=stems, mark=mark,
-                                      measure_loudness=False, description=description)  # fmt: skip
+                                      measure_loudness=False, description=description,
+                                      renderer=renderer)  # fmt: skip
 
         # 8-9. Measure while the files are written: the analysis (numpy, mostly outside the
         # GIL) runs in a thread beside the writing and ffmpeg's encoding, on the other core
@@ -247,6 +251,7 @@ def render_composition(
     mark: Callable[[str], None] | None = None,
     measure_loudness: bool = True,
     description: MusicDescription | None = None,
+    renderer: Renderer | None = None,
 ) -> Rendered:
     """Render (the ``VMB_RENDER_BACKEND`` renderer; the SoundFont by default) -> exact length
     (loop tail folded back, or a short fade) -> mastering. ``measure_loudness=False``: the
@@ -260,7 +265,7 @@ def render_composition(
     # the mix is the sum of the renderer's parts, so the stems (the same parts, asked for
     # again) sum to it exactly; each part keeps its natural length (release tail included),
     # then is cut, padded or (a loop) folded to exactly n samples
-    renderer = renderers.create(settings.render_backend)
+    renderer = renderer or renderers.create(settings.render_backend)
     job = RenderJob(composition, conditions, description, settings, SAMPLE_RATE, n,
                     fit=lambda audio: fit_length(audio, n, loop=conditions.loop))  # fmt: skip
 
