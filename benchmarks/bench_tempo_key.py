@@ -41,7 +41,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vmb_agent.library.audio_features import ANALYSIS_SR, _resample, analyze_audio
+from vmb_agent.library.audio_features import ANALYSIS_SR, analyze_audio, resample
 from vmb_agent.library.corpus import piece_to_midi, select_pieces
 from vmb_agent.library.transcribe import Transcription, transcribe
 from vmb_agent.theory import parse_key
@@ -160,7 +160,7 @@ def _render_case(ref, tmp: str, true_bpm: float, with_drums: bool, excerpt_s: fl
         clip.instruments.append(_pop_drums(true_bpm, int(piece.meter[0]), clip.get_end_time()))
     mono = render_midi(clip, sample_rate=2 * ANALYSIS_SR).mean(axis=1)
     # analyze_audio halves 44.1 kHz exactly like this, so the cached audio analyses identically.
-    audio = _resample(mono, 2 * ANALYSIS_SR, ANALYSIS_SR)
+    audio = resample(mono, 2 * ANALYSIS_SR, ANALYSIS_SR)
     return {"title": piece.title[:34], "collection": piece.collection, "meter": piece.meter,
             "true_key": true_key, "audio": audio}
 

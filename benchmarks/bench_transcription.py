@@ -219,12 +219,13 @@ def compare_with_original(pieces: list[Piece], python: str) -> None:
     import soundfile
 
     from vmb_agent.library import transcribe as tr
+    from vmb_agent.library.audio_features import resample
 
     print("\nport vs basic-pitch 0.4.0 (ONNX backend), same 22,050 Hz float32 input:")
     with tempfile.TemporaryDirectory() as tmp:
         paths, monos, paths_44k = [], [], []
         for i, piece in enumerate(pieces):
-            mono = tr._resample(piece.audio.astype(np.float32), RENDER_SR)
+            mono = resample(piece.audio.astype(np.float32), RENDER_SR, tr.SAMPLE_RATE)
             path = Path(tmp) / f"piece{i}.wav"
             soundfile.write(str(path), mono, tr.SAMPLE_RATE, subtype="FLOAT")
             paths.append(str(path))

@@ -180,10 +180,10 @@ def start_silence_s(samples: np.ndarray, sr: int, floor_dbfs: float = SILENCE_DB
 
 def log_mel(samples: np.ndarray, sr: int) -> np.ndarray:
     """(frames, N_MELS) log-compressed mel spectrum at MEL_HOP / MEL_SR seconds a frame."""
-    from vmb_agent.library.audio_features import _mel_filterbank, _resample, _stft_mag
+    from vmb_agent.library.audio_features import _mel_filterbank, _stft_mag, resample
 
     mono = samples.mean(axis=1) if samples.ndim == 2 else samples
-    mono = _resample(mono.astype(np.float32), sr, MEL_SR)
+    mono = resample(mono.astype(np.float32), sr, MEL_SR)
     mel = _stft_mag(mono, MEL_FFT, MEL_HOP) ** 2 @ _mel_filterbank(MEL_SR, MEL_FFT, N_MELS).T
     return np.log1p(1000.0 * mel / max(float(mel.max()), 1e-12))
 
