@@ -1,10 +1,16 @@
 # The two commands of the README's quick start:
 #   make demo   installs everything into .venv, then runs the main job on the bundled examples
-#   make test   installs everything into .venv, then runs the test suite (what .ci/run calls)
+#   make test   installs everything into .venv (with the [neural] extra: torch, transformers,
+#               diffusers), then runs the test suite (what .ci/run calls)
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+NEURAL := $(VENV)/.installed-neural
+# The tests also run the neural backends (vmb_agent/neural) on tiny random models, so `make test`
+# adds the [neural] extra. torch is named first so pip takes this release (on this project's
+# machines a CPU build lies on disk; elsewhere PyPI's build of it) instead of the newest.
+TORCH  ?= torch==2.13.0
 
 .PHONY: install demo test bench eval lint
 
@@ -18,6 +24,13 @@ $(STAMP): pyproject.toml setup.py Makefile $(shell find vmb_agent/rendering/_tin
 	$(BIN)/python -m pip install -q --upgrade pip
 	PYTHONWARNINGS="ignore:Editable installation" $(BIN)/python -m pip install -q -e '.[dev]'
 	touch $(STAMP)
+
+# The same install plus the [neural] extra, in one pip run (the renderer is compiled once).
+$(NEURAL): pyproject.toml setup.py Makefile $(shell find vmb_agent/rendering/_tinysoundfont-src -type f)
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	PYTHONWARNINGS="ignore:Editable installation" $(BIN)/python -m pip install -q '$(TORCH)' -e '.[dev,neural]'
+	touch $(STAMP) $(NEURAL)
 
 install: $(STAMP)
 
@@ -33,7 +46,7 @@ demo: $(STAMP)
 	$(BIN)/vmb generate --description out/harbour.json --auto-references 2 --duration 30 --out out
 	$(BIN)/vmb score vmb_agent/examples/city.mp4 --out out/city-scored.mp4 --force
 
-test: $(STAMP)
+test: $(NEURAL)
 	$(BIN)/python -m pytest -q
 
 bench: $(STAMP)

@@ -104,3 +104,60 @@ def test_a_built_in_name_wins_over_a_plugin_of_the_same_name() -> None:
     registry.add("soundfont", lambda: "built-in")
     registry._discover()
     assert registry.create("soundfont") == "built-in"
+
+
+NO_SCORE_PLUGIN = '''
+import numpy as np
+
+
+class WordsOnlyGenerator:
+    """Leaves everything to the renderer: no composition."""
+
+    name = "words-only"
+
+    def compose(self, conditions, *, seed, material):
+        return None
+
+
+class ChordRenderer:
+    name = "chord"
+
+    def parts(self, job):
+        assert job.composition is None
+        t = np.arange(job.n_samples) / job.sample_rate
+        tone = sum(0.1 * np.sin(2 * np.pi * f * t) for f in (220.0, 277.18, 329.63))
+        yield "mix", job.fit(np.stack([tone, tone], axis=1).astype(np.float32))
+'''
+
+
+def test_a_generator_without_a_composition_writes_audio_but_no_midi(
+    vmb_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Deliverable 1: MIDI and piano roll only when a composition exists; the audio is still
+    mastered, measured and written; the SoundFont refuses to play no score in one line."""
+    import numpy as np
+    import soundfile
+
+    from vmb_agent.errors import BackendUnavailableError
+    from vmb_agent.generation.pipeline import generators
+    from vmb_agent.sdk import VMB
+    from vmb_agent.settings import get_settings
+
+    namespace: dict = {}
+    exec(NO_SCORE_PLUGIN, namespace)  # noqa: S102 - the plugin's source, as a third party writes it
+    monkeypatch.setitem(generators._factories, "words-only", namespace["WordsOnlyGenerator"])
+    monkeypatch.setitem(renderers._factories, "chord", namespace["ChordRenderer"])
+    monkeypatch.setenv("VMB_GENERATE_BACKEND", "words-only")
+    get_settings.cache_clear()
+    out = tmp_path / "out"
+    result = VMB().generate("calm", overrides={"duration_s": 3, "style": "ambient"},
+                            out_dir=out, renderer="chord")  # fmt: skip
+    assert result.midi_path is None and result.piano_roll_path is None
+    assert result.backend == "words-only" and result.renderer == "chord"
+    assert sorted(p.suffix for p in out.iterdir()) == [".wav"]
+    audio, sr = soundfile.read(result.audio_path)
+    assert audio.shape[0] == 3 * sr and np.abs(audio).max() > 0.1
+    assert abs(result.measured.loudness_lufs - (-14.0)) < 1.0
+    with pytest.raises(BackendUnavailableError, match="plays a score"):
+        VMB().generate("calm", overrides={"duration_s": 3}, out_dir=tmp_path / "none")
+    assert not (tmp_path / "none").exists() or not any((tmp_path / "none").iterdir())

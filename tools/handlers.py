@@ -51,7 +51,8 @@ def describe_visuals(
     the whole object to search_music(description=...) or generate_music(description=...).
     """
     path = vmb.policy.check_read(args.path, what="image or video")
-    return vmb.describe(path, context=args.context, kind=_visual_kind(path))
+    return vmb.describe(path, context=args.context, kind=_visual_kind(path),
+                        backend=args.describer)
 
 
 def search_music(vmb: VMB, args: SearchMusicInput, progress: ProgressCallback) -> SearchResult:
@@ -66,7 +67,8 @@ def search_music(vmb: VMB, args: SearchMusicInput, progress: ProgressCallback) -
     if not (args.query and args.query.strip()) and args.description is None:
         raise InputError("give a query, a description, or both; got neither.")
     return vmb.search(
-        args.query, description=args.description, mode=args.mode, filters=args.filters, k=args.k
+        args.query, description=args.description, mode=args.mode, filters=args.filters, k=args.k,
+        embedder=args.embedder,
     )
 
 
@@ -97,6 +99,7 @@ def generate_music(
         out_dir=args.out_dir,
         stems=args.stems,
         video_path=args.video_path,
+        renderer=args.renderer,
         progress=progress,
     )
 
@@ -126,6 +129,8 @@ def score_video(vmb: VMB, args: ScoreVideoInput, progress: ProgressCallback) -> 
         seed=args.seed,
         n_references=args.n_references,
         stems=args.stems,
+        describer=args.describer,
+        renderer=args.renderer,
         progress=progress,
     )
 

@@ -50,6 +50,13 @@ PathText = Annotated[
 #: free text where a description may be given (prose, as generate_music and search_music take it)
 DescriptionText = Annotated[str, StringConstraints(max_length=MAX_TEXT_CHARS)]
 TrackId = Annotated[str, StringConstraints(min_length=1, max_length=MAX_NAME_CHARS)]
+BackendName = Annotated[str, StringConstraints(min_length=1, max_length=MAX_NAME_CHARS)]
+BACKENDS_HINT = "the resource vmb://backends lists each one and whether it can run here"
+
+
+def _backend_field(stage: str, names: str) -> object:
+    return Field(None, description=f"The {stage} for this call: {names}; default: the server's "
+                 f"setting ({BACKENDS_HINT}).")  # fmt: skip
 
 
 class ToolInput(ArgModelBase):
@@ -73,6 +80,7 @@ class DescribeVisualsInput(ToolInput):
         description="Optional hint about what the visuals are for, e.g. 'wedding, slow dance' "
         "or 'product teaser, upbeat'. It steers the description.",
     )
+    describer: BackendName | None = _backend_field("describer", "analysis or vlm")
 
 
 class SearchMusicInput(ToolInput):
@@ -95,6 +103,9 @@ class SearchMusicInput(ToolInput):
         None, description="Hard constraints: tempo range, key, mode, instruments, genre, mood."
     )
     k: int = Field(5, ge=1, le=MAX_K, description="How many matches to return.")
+    embedder: BackendName | None = _backend_field(
+        "embedder (each has its own index: `vmb library reindex --embedder NAME`)",
+        "minilm (captions) or clap (words matched against the audio)")  # fmt: skip
 
 
 class GenerateMusicInput(ToolInput):
@@ -137,6 +148,8 @@ class GenerateMusicInput(ToolInput):
         description="Folder for the files (inside an allowed root); default VMB_HOME/outputs.",
     )
     stems: bool = Field(False, description="Also write one WAV per instrument.")
+    renderer: BackendName | None = _backend_field(
+        "renderer", "soundfont, musicgen-melody or stable-audio")
 
 
 class IndexMusicInput(ToolInput):
@@ -175,6 +188,9 @@ class ScoreVideoInput(ToolInput):
         description="Folder for the files; default VMB_HOME/outputs.",
     )
     stems: bool = Field(False, description="Also write one WAV per instrument.")
+    describer: BackendName | None = _backend_field("describer", "analysis or vlm")
+    renderer: BackendName | None = _backend_field(
+        "renderer", "soundfont, musicgen-melody or stable-audio")
 
 
 class GetTrackInput(ToolInput):

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import json
 import logging
 import os
 import signal
@@ -297,6 +298,19 @@ def _register_resources(server: MCPServer, state: ServerState) -> None:
         except VMBError as exc:
             raise ResourceError(str(exc)) from exc
         return stats.model_dump_json(indent=2)
+
+    @server.resource(
+        "vmb://backends",
+        name="backends",
+        description="Every describer, embedder, generator and renderer, which one is selected, "
+        "and whether each can run here (and why not: a missing extra or weights).",
+        mime_type="application/json",
+    )
+    async def read_backends() -> str:
+        from vmb_agent.backends import list_backends
+
+        rows = await anyio.to_thread.run_sync(list_backends, state.settings)
+        return json.dumps([row.model_dump() for row in rows], indent=2)
 
 
 def prompt_text(name: str) -> str:

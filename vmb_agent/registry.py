@@ -12,10 +12,14 @@ its factory, e.g. in the plugin's ``pyproject.toml``::
 
 They are looked up the first time a registry is asked for a name it does not hold (reading
 entry points costs ~10 ms, so VMB's own backends never pay for it), and loaded only when used.
+
+A factory with a ``settings`` parameter is given the caller's :class:`~vmb_agent.settings.Settings`
+(the neural backends read their weights' folder and device there); others are called bare.
 """
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
@@ -31,6 +35,7 @@ class Registry(Generic[T]):
         self.kind = kind
         self._factories: dict[str, Callable[..., T]] = {}
         self._discovered = False
+        self._plugins: dict[str, str] = {}  # name -> "plugin <distribution>"
 
     def register(self, name: str) -> Callable[[Callable[..., T]], Callable[..., T]]:
         """Decorator: ``@describers.register("analysis")`` on a factory or class."""
@@ -48,14 +53,21 @@ class Registry(Generic[T]):
         self._discover()
         return sorted(self._factories)
 
-    def create(self, name: str, **kwargs: object) -> T:
+    def create(self, name: str, *, settings: object | None = None) -> T:
+        return _call(self.factory(name), settings)
+
+    def factory(self, name: str) -> Callable[..., T]:
         if name not in self._factories:
             self._discover()
         try:
-            factory = self._factories[name]
+            return self._factories[name]
         except KeyError:
             raise unknown_name(f"{self.kind} backend", name, self._factories) from None
-        return factory(**kwargs)
+
+    def origin(self, name: str) -> str:
+        """``built-in``, or the distribution a plugin backend comes from."""
+        self._discover()
+        return self._plugins.get(name, "built-in")
 
     def __contains__(self, name: object) -> bool:
         if name not in self._factories:
@@ -73,12 +85,27 @@ class Registry(Generic[T]):
             kind, _, name = entry.name.partition(".")
             if kind == self.kind and name and name not in self._factories:
                 self._factories[name] = _lazy(entry)
+                dist = getattr(entry, "dist", None)
+                self._plugins[name] = f"plugin {getattr(dist, 'name', None) or entry.value}"
+
+
+def takes_settings(factory: Callable[..., Any]) -> bool:
+    try:
+        return "settings" in inspect.signature(factory).parameters
+    except (TypeError, ValueError):  # a builtin without a signature
+        return False
+
+
+def _call(factory: Callable[..., Any], settings: object | None) -> Any:
+    if settings is not None and takes_settings(factory):
+        return factory(settings=settings)
+    return factory()
 
 
 def _lazy(entry: Any) -> Callable[..., Any]:
     """A factory that imports the plugin only when the backend is created."""
 
-    def factory(**kwargs: object) -> Any:
-        return entry.load()(**kwargs)
+    def factory(settings: object | None = None) -> Any:
+        return _call(entry.load(), settings)
 
     return factory

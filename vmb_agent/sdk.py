@@ -73,6 +73,7 @@ TrackId = Annotated[str, StringConstraints(max_length=MAX_NAME_CHARS)]
 TrackIds = Annotated[Sequence[TrackId], Field(max_length=MAX_NAMES)]
 Weights = Annotated[Sequence[float], Field(max_length=MAX_NAMES)]
 Bitrate = Annotated[str, StringConstraints(max_length=20)] | int
+BackendName = Annotated[str, StringConstraints(max_length=MAX_NAME_CHARS)]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -271,7 +272,7 @@ class VMB:
         *,
         context: Context | None = None,
         kind: DescribeKind = "auto",
-        backend: Annotated[str, StringConstraints(max_length=MAX_NAME_CHARS)] | None = None,
+        backend: BackendName | None = None,
     ) -> MusicDescription:
         """Turn an image, a video or a text prompt into a :class:`MusicDescription`."""
         from vmb_agent.describe import describe_source
@@ -285,6 +286,7 @@ class VMB:
             kind=kind,
             backend=backend or self.settings.describe_backend,
             policy=self.policy,
+            settings=self.settings,
         )
 
     @staticmethod
@@ -326,6 +328,23 @@ class VMB:
                 self._library = Library(self.settings)
             return self._library
 
+    def library_for(self, embedder: str | None) -> Library:
+        """The library as indexed by ``embedder`` (each embedder has its own collection; None:
+        the settings' embedder). Opened once per embedder and reused."""
+        if embedder is None or embedder == self.settings.embed_backend:
+            return self.library
+        parent = self.__dict__.get("_parent") or self
+        with parent._lock:
+            libraries = parent.__dict__.setdefault("_libraries", {})
+            if embedder not in libraries:
+                from vmb_agent.library import Library
+                from vmb_agent.library.embed import embedders
+
+                settings = parent.settings.model_copy(update={"embed_backend": embedder})
+                embedders.factory(embedder)  # an unknown name fails here, listing the known ones
+                libraries[embedder] = Library(settings)
+            return libraries[embedder]
+
     @front_door
     def search(
         self,
@@ -335,14 +354,16 @@ class VMB:
         mode: SearchMode = "dual",
         filters: SearchFilters | dict | None = None,
         k: int = 10,
+        embedder: BackendName | None = None,
     ) -> SearchResult:
-        """Find reference music: ``broad`` (theme), ``targeted`` (hard constraints) or ``dual``."""
+        """Find reference music: ``broad`` (theme), ``targeted`` (hard constraints) or ``dual``.
+        ``embedder`` searches that embedder's index (default ``VMB_EMBED_BACKEND``)."""
         if mode not in ("broad", "targeted", "dual"):
             raise InputError(f"unknown search mode {mode!r}; allowed: broad, targeted, dual.")
         check_range("k", k, 1, MAX_K)
         if isinstance(filters, dict):
             filters = validated(SearchFilters, filters, "filters")
-        return self.library.search(
+        return self.library_for(embedder).search(
             query=query,
             description=self._as_description(description),
             mode=mode,
@@ -418,6 +439,7 @@ class VMB:
         video_out: str | Path | None = None,
         overwrite: bool = False,
         audio_bitrate: Bitrate | None = None,
+        renderer: BackendName | None = None,
         progress: ProgressCallback | None = None,
     ) -> GenerationResult:
         """Generate music conditioned on the text bridge, the references and explicit overrides.
@@ -431,12 +453,15 @@ class VMB:
         is muxed into a copy of the video: ``video_out`` if given (.mp4, .m4v, .mov, .mkv or
         .webm; an existing file is refused unless ``overwrite``), else beside the other outputs.
         ``audio_bitrate`` (e.g. ``"256k"``, 64k-320k) sets the muxed music's bitrate.
+        ``renderer`` names the renderer for this call (default ``VMB_RENDER_BACKEND``; see
+        ``vmb backends``).
         """
         from vmb_agent.generation import generate_music
         from vmb_agent.generation.pipeline import reference_warning
         from vmb_agent.generation.references import check_reference_weights
 
         overrides = self._overrides(overrides)
+        settings = self._render_settings(renderer)
         check_range("n_references", n_references, 0, 10)
         if reference_weights is not None:
             if not reference_ids:
@@ -494,7 +519,7 @@ class VMB:
                 video_out=named_video,
                 overwrite=overwrite,
                 audio_bitrate=audio_bitrate,
-                settings=self.settings,
+                settings=settings,
                 progress=progress,
             )
         except OSError as exc:  # a write failed: a full disk's error names no file, so name out
@@ -505,6 +530,17 @@ class VMB:
         if warnings:
             result.warnings = list(dict.fromkeys([*warnings, *result.warnings]))
         return result
+
+    def _render_settings(self, renderer: str | None) -> Settings:
+        """The settings with ``renderer`` chosen; the renderer is made once here so an unknown
+        name, a missing extra or missing weights fail before any work."""
+        from vmb_agent.rendering.renderers import renderers
+
+        if renderer is None:
+            return self.settings
+        settings = self.settings.model_copy(update={"render_backend": renderer})
+        renderers.create(renderer, settings=settings)
+        return settings
 
     def _output_folder(self, out_dir: str | Path | None) -> Path:
         """The output folder, checked before any work: inside the allowed roots, a folder (or
@@ -620,18 +656,21 @@ class VMB:
         video_out: str | Path | None = None,
         overwrite: bool = False,
         audio_bitrate: Bitrate | None = None,
+        renderer: BackendName | None = None,
+        describer: BackendName | None = None,
         progress: ProgressCallback | None = None,
     ) -> GenerationResult:
         """Describe a video, retrieve references, generate music that lands on its cuts, mux
         (into ``video_out`` if given, else beside the other outputs; see :meth:`generate` for
         ``overwrite`` and ``audio_bitrate``)."""
         overrides = self._overrides(overrides)  # before the video's analysis, not after
+        self._render_settings(renderer)
         check_path_text(video, "video")
         self._prepare_outputs(
             out_dir, video, video_out, overrides, None,
             stems=stems, overwrite=overwrite, audio_bitrate=audio_bitrate,
         )  # fmt: skip
-        description = self.describe(video, context=context, kind="video")
+        description = self.describe(video, context=context, kind="video", backend=describer)
         return self.generate(
             description,
             n_references=n_references,
@@ -643,6 +682,7 @@ class VMB:
             video_out=video_out,
             overwrite=overwrite,
             audio_bitrate=audio_bitrate,
+            renderer=renderer,
             progress=progress,
         )
 

@@ -11,6 +11,11 @@
     VMB_CACHE_DIR       derived files made once and reused, e.g. decoded .sf3 SoundFonts
                         (default: the per-user cache dir, shared by every VMB_HOME)
     VMB_LLM_BASE_URL / VMB_LLM_MODEL / VMB_LLM_API_KEY   OpenAI-compatible endpoint for `vmb chat`
+    VMB_DESCRIBE_BACKEND / VMB_EMBED_BACKEND / VMB_RENDER_BACKEND   the engines (`vmb backends`)
+    VMB_MUSICGEN_MODEL / VMB_STABLE_AUDIO_MODEL / VMB_CLAP_MODEL / VMB_VLM_MODEL   the neural
+                        backends' weights: a folder, or a hub id already in the local Hugging Face
+                        cache (nothing is downloaded; see vmb_agent/neural)
+    VMB_DEVICE          auto (CUDA when torch sees it), cpu or cuda, for the neural backends
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -54,6 +59,13 @@ class Settings(BaseSettings):
     embed_backend: str = "minilm"
     generate_backend: str = "symbolic"
     render_backend: str = "soundfont"
+
+    # the neural backends' local weights (vmb_agent/neural); None: that backend is unavailable
+    musicgen_model: str | None = None
+    stable_audio_model: str | None = None
+    clap_model: str | None = None
+    vlm_model: str | None = None
+    device: Literal["auto", "cpu", "cuda"] = "auto"
 
     max_input_mb: float = Field(2048, gt=0, description="largest input file accepted")
     max_jobs: int | None = Field(

@@ -257,6 +257,18 @@ class LibraryStats(_Model):
     location: str = ""
 
 
+class BackendInfo(_Model):
+    """One engine of one stage, and whether it can run on this machine (``vmb backends``)."""
+
+    stage: Literal["describe", "embed", "generate", "render"]
+    name: str
+    selected: bool = Field(False, description="the one the settings choose for this stage")
+    available: bool
+    reason: str = Field("", description="why it cannot run here ('' when it can)")
+    origin: str = Field("built-in", description="built-in, or the plugin distribution")
+    setting: str = Field("", description="the VMB_* variable naming its weights, if any")
+
+
 class SearchResult(_Model):
     """The music bridge: ranked matches plus notes (e.g. which constraint could not be met)."""
 
@@ -401,7 +413,8 @@ class GenerationResult(_Model):
     requested: Conditions
     measured: Measured
     seed: int
-    backend: str = "symbolic"
+    backend: str = Field("symbolic", description="the generator that composed")
+    renderer: str = Field("soundfont", description="the renderer that made the audio")
     cut_alignment: list[CutAlignment] = Field(default_factory=list)
     tempo_map: TempoMap | None = Field(
         None, description="scored to picture: the tempo map and meter changes that set the hits"

@@ -42,6 +42,7 @@ _COMMANDS: dict[str, tuple[str, str, str]] = {
     "chat": ("vmb_agent.cli.chat", "chat", "Refine and generate music interactively."),
     "eval": ("vmb_agent.cli.eval", "eval_group", "Run the evaluation suites."),
     "token": ("vmb_agent.cli.serve", "token", "Print a fresh random token for VMB_TOKEN."),
+    "backends": ("vmb_agent.cli.backends", "backends", "List the engines and whether each runs."),
 }
 
 

@@ -17,7 +17,9 @@ from vmb_agent.cli._output import emit, json_option
     show_default=True,
     help="What SOURCE is; 'auto' decides by the file's content (or treats words as text).",
 )
-@click.option("--backend", default=None, help="Describer backend (default: analysis).")
+@click.option("--describer", "--backend", "backend", default=None, metavar="NAME",
+              help="Describer: analysis (default) or vlm (see `vmb backends`; default "
+              "VMB_DESCRIBE_BACKEND).")  # fmt: skip
 @click.option("--evidence/--no-evidence", default=False, show_default=True,
               help="Show which measurement led to which attribute.")  # fmt: skip
 @json_option

@@ -57,6 +57,11 @@ def _video_target(out: str | None, video: str | None) -> tuple[str | None, Path 
 force_option = click.option(
     "--force", is_flag=True, help="Replace the --out video file if it exists (else an error)."
 )
+renderer_option = click.option(
+    "--renderer", metavar="NAME",
+    help="Renderer for this run: soundfont (default), musicgen-melody, stable-audio or a "
+    "plugin's (see `vmb backends`; default VMB_RENDER_BACKEND).",
+)  # fmt: skip
 audio_bitrate_option = click.option(
     "--audio-bitrate", metavar="RATE", default="192k", show_default=True,
     help="The scored video's music bitrate, 64k-320k (AAC; Opus in .webm).",
@@ -153,6 +158,7 @@ def _render_result(result: object) -> None:
 @click.option("--video", "video_path", type=click.Path(dir_okay=False),
               help="Fit the music to this video (its length; described from it when no TEXT or "
               "--description is given) and mux it into a copy.")  # fmt: skip
+@renderer_option
 @force_option
 @audio_bitrate_option
 @json_option
@@ -161,7 +167,8 @@ def generate(
     auto_references: int, duration: float | None, tempo: float | None, key: str | None, style: str | None,
     instruments: str | None, time_signature: str | None, energy: float | None,
     valence: float | None, swing: float | None, seed: int | None, out: str | None, stems: bool,
-    loop: bool | None, video_path: str | None, force: bool, audio_bitrate: str, as_json: bool,
+    loop: bool | None, video_path: str | None, renderer: str | None, force: bool,
+    audio_bitrate: str, as_json: bool,
 ) -> None:  # fmt: skip
     """Generate music from a text prompt or a description, references and explicit controls.
 
@@ -194,7 +201,7 @@ def generate(
             n_references=auto_references,
             overrides=overrides, seed=seed,
             out_dir=out_dir, stems=stems, video_path=video_path, video_out=target,
-            overwrite=force, audio_bitrate=audio_bitrate, progress=report,
+            overwrite=force, audio_bitrate=audio_bitrate, renderer=renderer, progress=report,
         )  # fmt: skip
     emit(result, as_json, _render_result)
     echo_warnings(result.warnings)
@@ -220,12 +227,15 @@ def generate(
     help="How many library tracks to condition on (only tracks that fit the request).",
 )
 @click.option("--stems", is_flag=True, help="Also write one WAV per instrument.")
+@click.option("--describer", metavar="NAME",
+              help="Describer: analysis (default) or vlm (see `vmb backends`).")  # fmt: skip
+@renderer_option
 @force_option
 @audio_bitrate_option
 @json_option
 def score(video: str, context: str | None, out: str | None, seed: int | None, style: str | None,
-          n_references: int, stems: bool, force: bool, audio_bitrate: str,
-          as_json: bool) -> None:  # fmt: skip
+          n_references: int, stems: bool, describer: str | None, renderer: str | None,
+          force: bool, audio_bitrate: str, as_json: bool) -> None:  # fmt: skip
     """Score a video: describe it, find references, generate music on its cuts, mux it in.
 
     The picture is copied when its codec fits the --out container, else re-encoded (H.264).
@@ -242,6 +252,6 @@ def score(video: str, context: str | None, out: str | None, seed: int | None, st
         result = VMB().score(video, context=context, out_dir=out_dir, overrides=overrides,
                              seed=seed, n_references=n_references, stems=stems,
                              video_out=target, overwrite=force, audio_bitrate=audio_bitrate,
-                             progress=report)  # fmt: skip
+                             describer=describer, renderer=renderer, progress=report)  # fmt: skip
     emit(result, as_json, _render_result)
     echo_warnings(result.warnings)

@@ -6,8 +6,8 @@
     hints, evidence = parse_text_attributes("faster, in D minor, add piano, no drums")
 
 Backends implement :class:`Describer` and register in :data:`describers` (``analysis`` here;
-later ``vlm`` and ``sampling``). Importing this package is light: numpy, Pillow and PyAV load when
-a picture is first described.
+``vlm`` in :mod:`vmb_agent.neural.vlm`). Importing this package is light: numpy, Pillow and
+PyAV load when a picture is first described.
 """
 
 from __future__ import annotations
@@ -17,10 +17,11 @@ from typing import TYPE_CHECKING, Protocol
 
 from vmb_agent.describe.media import MediaSource, SourceKindArg, resolve_source
 from vmb_agent.files import PathPolicy
-from vmb_agent.registry import Registry
+from vmb_agent.registry import Registry, takes_settings
 
 if TYPE_CHECKING:  # pragma: no cover
     from vmb_agent.describe.text import TextHints
+    from vmb_agent.settings import Settings
     from vmb_agent.types import Evidence, MusicAttributes, MusicDescription
 
 
@@ -43,11 +44,22 @@ def _analysis() -> Describer:
     return AnalysisDescriber()
 
 
+@describers.register("vlm")
+def _vlm(settings: Settings | None = None) -> Describer:
+    from vmb_agent.neural.vlm import VLMDescriber  # torch + transformers; VMB_VLM_MODEL
+
+    return VLMDescriber(settings)
+
+
 _instances: dict[str, Describer] = {}
 
 
-def get_describer(backend: str) -> Describer:
-    """The (cached) describer for ``backend``; ``UnknownNameError`` lists the known names."""
+def get_describer(backend: str, settings: Settings | None = None) -> Describer:
+    """The describer for ``backend``; ``UnknownNameError`` lists the known names. One that
+    reads settings (a neural one: its weights' folder) is made for these settings each time
+    (its model is loaded once, see vmb_agent.neural.common); the others are made once."""
+    if backend in describers and takes_settings(describers.factory(backend)):
+        return describers.create(backend, settings=settings)
     if backend not in _instances:
         _instances[backend] = describers.create(backend)
     return _instances[backend]
@@ -60,6 +72,7 @@ def describe_source(
     kind: SourceKindArg = "auto",
     backend: str = "analysis",
     policy: PathPolicy | None = None,
+    settings: Settings | None = None,
 ) -> MusicDescription:
     """Describe ``source`` (a file path or text) as music.
 
@@ -68,7 +81,7 @@ def describe_source(
     text prompt. Files are checked with ``policy.check_read``. Raises a ``VMBError`` subclass
     with a one-line message for every bad input.
     """
-    describer = get_describer(backend)  # unknown backend fails before any file is touched
+    describer = get_describer(backend, settings)  # an unknown one fails before any file is read
     if context is not None and not isinstance(context, str):
         from vmb_agent.errors import InputError
 

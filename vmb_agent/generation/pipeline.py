@@ -41,6 +41,7 @@ from vmb_agent.types import (
 
 if TYPE_CHECKING:  # pragma: no cover
     from vmb_agent.generation.composer import Composition, ReferenceMaterial
+    from vmb_agent.generation.form import Grid
     from vmb_agent.rendering.renderers import Renderer
     from vmb_agent.settings import Settings
 
@@ -51,13 +52,15 @@ Progress = ProgressCallback
 
 
 class Generator(Protocol):
-    """A generation backend: explicit conditions in, a composition out."""
+    """A generation backend: explicit conditions in, a composition out — or None for one that
+    leaves everything to the renderer (then no MIDI or piano roll is written, and the renderer
+    works from the conditions and the words alone)."""
 
     name: str
 
     def compose(
         self, conditions: Conditions, *, seed: int, material: ReferenceMaterial | None
-    ) -> Composition: ...
+    ) -> Composition | None: ...
 
 
 class SymbolicGenerator:
@@ -154,7 +157,7 @@ def generate_music(
         if overrides.duration_s is not None:  # within tolerance: the music ends with the picture
             overrides = overrides.model_copy(update={"duration_s": None})
     generator = generators.create(settings.generate_backend)
-    renderer = renderers.create(settings.render_backend)  # an unknown name fails before work
+    renderer = renderers.create(settings.render_backend, settings=settings)  # fails before work
     mark("check")
 
     # 2. Music bridge (a reference that cannot be read is left out and reported in warnings)
@@ -206,7 +209,8 @@ def generate_music(
         report(4, total_steps, "measuring and writing files")
         with ThreadPoolExecutor(max_workers=1) as pool:
             measuring = pool.submit(_timed, measure, rendered, composition, conditions.cuts_s,
-                                    style=conditions.style if settings.measure_tags else None)
+                                    style=conditions.style if settings.measure_tags else None,
+                                    conditions=conditions)
             paths = write_outputs(
                 out_dir, composition, conditions, rendered, video_path=video_path,
                 video_duration_s=video_info.duration_s if video_info else None,
@@ -221,15 +225,16 @@ def generate_music(
     report(total_steps, total_steps, "done")
     return GenerationResult(
         audio_path=paths["audio"],
-        midi_path=paths["midi"],
+        midi_path=paths.get("midi"),
         stems=paths.get("stems", []),
-        piano_roll_path=paths["piano_roll"],
+        piano_roll_path=paths.get("piano_roll"),
         video_path=paths.get("video"),
         duration_s=round(rendered.audio.shape[0] / SAMPLE_RATE, 4),
         requested=conditions,
         measured=measured,
         seed=seed,
         backend=generator.name,
+        renderer=getattr(renderer, "name", settings.render_backend),
         cut_alignment=alignment,
         tempo_map=conditions.tempo_map,
         timings=timings,
@@ -243,7 +248,7 @@ def _timed(function: Callable, *args: object, **kwargs: object) -> tuple[object,
 
 
 def render_composition(
-    composition: Composition,
+    composition: Composition | None,
     conditions: Conditions,
     settings: Settings,
     *,
@@ -255,17 +260,19 @@ def render_composition(
 ) -> Rendered:
     """Render (the ``VMB_RENDER_BACKEND`` renderer; the SoundFont by default) -> exact length
     (loop tail folded back, or a short fade) -> mastering. ``measure_loudness=False``: the
-    final loudness is left to :func:`measure` (None here)."""
+    final loudness is left to :func:`measure` (None here). Without a composition the renderer
+    works from the conditions alone, for ``conditions.duration_s``."""
     from vmb_agent.generation.styles import STYLES
     from vmb_agent.rendering.master import STYLE_EQ, MasterSettings, master, stem_chain
     from vmb_agent.rendering.renderers import RenderJob, renderers
 
-    n = round(composition.duration_s * SAMPLE_RATE)
+    seconds = composition.duration_s if composition is not None else conditions.duration_s
+    n = round(seconds * SAMPLE_RATE)
 
     # the mix is the sum of the renderer's parts, so the stems (the same parts, asked for
     # again) sum to it exactly; each part keeps its natural length (release tail included),
     # then is cut, padded or (a loop) folded to exactly n samples
-    renderer = renderer or renderers.create(settings.render_backend)
+    renderer = renderer or renderers.create(settings.render_backend, settings=settings)
     job = RenderJob(composition, conditions, description, settings, SAMPLE_RATE, n,
                     fit=lambda audio: fit_length(audio, n, loop=conditions.loop))  # fmt: skip
 
@@ -311,15 +318,15 @@ def fit_length(audio: np.ndarray, n: int, *, loop: bool) -> np.ndarray:
 
 
 def measure(
-    rendered: Rendered, composition: Composition, cuts_s: list[float] | None = None,
-    *, style: str | None = None,
+    rendered: Rendered, composition: Composition | None, cuts_s: list[float] | None = None,
+    *, style: str | None = None, conditions: Conditions | None = None,
 ) -> tuple[Measured, list[CutAlignment]]:
     """Tempo and key with the library's own analysis; loudness and true peak from mastering
     (the loudness measured here when mastering left it out); where each cut fell: the onset
     the audio has at the beat that should sound on it; with a ``style``, the audio tagger's
     tags and where that style ranks by them."""
     from vmb_agent.dsp import integrated_loudness
-    from vmb_agent.generation.form import Grid, cut_alignment, cut_targets
+    from vmb_agent.generation.form import cut_alignment, cut_targets
 
     tempo = key = None
     onsets = None
@@ -327,8 +334,7 @@ def measure(
     if loudness is None:  # left to this thread by render_composition(measure_loudness=False)
         measured_lufs = integrated_loudness(rendered.audio, SAMPLE_RATE)
         loudness = None if measured_lufs is None else round(measured_lufs, 2)
-    grid = composition.grid or Grid(composition.tempo_bpm, composition.beats_per_bar,
-                                    composition.duration_s, False, composition.pickup_s)  # fmt: skip
+    grid = _grid(composition, conditions)
     try:
         from vmb_agent.library import audio_features
     except ImportError:  # the library is optional for generation; measure what we can
@@ -353,6 +359,19 @@ def measure(
         style_rank=style_rank,
     )
     return measured, cut_alignment(grid, cuts_s or [], onsets)
+
+
+def _grid(composition: Composition | None, conditions: Conditions | None) -> Grid:
+    """Where the bars fall: the composition's grid, else the conditions' tempo and metre."""
+    from vmb_agent.generation.form import Grid
+
+    if composition is not None:
+        return composition.grid or Grid(composition.tempo_bpm, composition.beats_per_bar,
+                                        composition.duration_s, False, composition.pickup_s)
+    if conditions is None:
+        raise ValueError("measure() needs the composition or the conditions")
+    beats_per_bar = int(conditions.time_signature.split("/")[0])
+    return Grid(conditions.tempo_bpm, beats_per_bar, conditions.duration_s, False)
 
 
 #: tags kept in ``Measured.tags``
@@ -471,14 +490,15 @@ def reference_warning(track_id: str, error: Exception) -> str:
 
 
 def result_warnings(
-    conditions: Conditions, measured: Measured, composition: Composition
+    conditions: Conditions, measured: Measured, composition: Composition | None
 ) -> list[str]:
     """Measured against requested: tempo, key and the requested instruments."""
     tempo_map = conditions.tempo_map
     tempo_range = (tempo_map.min_bpm, tempo_map.max_bpm) if tempo_map else None
     lines = [tempo_warning(conditions.tempo_bpm, measured.tempo_bpm, tempo_range),
              key_warning(conditions.key, measured.key)]  # fmt: skip
-    lines += silent_instrument_warnings(conditions, composition)
+    if composition is not None:  # which notes sound is known only for a score
+        lines += silent_instrument_warnings(conditions, composition)
     lines.append(style_warning(conditions.style, measured))
     return [line for line in lines if line]
 
@@ -505,7 +525,7 @@ def style_warning(style: str, measured: Measured) -> str | None:
 
 def write_outputs(
     out_dir: Path,
-    composition: Composition,
+    composition: Composition | None,
     conditions: Conditions,
     rendered: Rendered,
     *,
@@ -517,6 +537,7 @@ def write_outputs(
     bit_depth: int = 24,
 ) -> dict:
     """Write WAV, MIDI, piano roll, stems and the scored video; all appear together or none.
+    MIDI and piano roll only when there is a composition (a score to draw).
 
     The scored video is ``video_out`` (its suffix picks the container; an existing file is kept
     unless ``overwrite``), else beside the rest in the input's container (MP4 if that has none).
@@ -531,11 +552,9 @@ def write_outputs(
 
     out_dir = Path(out_dir)
     stem = unique_stem(f"vmb-{conditions.style}")
-    targets: dict[str, Path] = {
-        "audio": out_dir / f"{stem}.wav",
-        "midi": out_dir / f"{stem}.mid",
-        "piano_roll": out_dir / f"{stem}.png",
-    }
+    targets: dict[str, Path] = {"audio": out_dir / f"{stem}.wav"}
+    if composition is not None:
+        targets |= {"midi": out_dir / f"{stem}.mid", "piano_roll": out_dir / f"{stem}.png"}
     stem_targets = {
         name: out_dir / f"{stem}.stem-{name.replace(' ', '-')}.wav" for name in rendered.stems
     }
@@ -557,9 +576,10 @@ def write_outputs(
             )  # fmt: skip
         try:
             write_wav(tmp["audio"], rendered.audio, SAMPLE_RATE, bit_depth)
-            write_midi(tmp["midi"], composition.midi)
-            draw_piano_roll(tmp["piano_roll"], composition.midi, composition.duration_s,
-                            timeline=roll_timeline(composition, conditions))  # fmt: skip
+            if composition is not None:
+                write_midi(tmp["midi"], composition.midi)
+                draw_piano_roll(tmp["piano_roll"], composition.midi, composition.duration_s,
+                                timeline=roll_timeline(composition, conditions))  # fmt: skip
             for name in stem_targets:
                 write_wav(tmp[f"stem:{name}"], rendered.stems[name], SAMPLE_RATE, bit_depth)
         except BaseException:

@@ -176,6 +176,15 @@ class MiniLMEmbedder:
 
 embedders.add("minilm", MiniLMEmbedder)
 
+
+def _clap() -> Embedder:
+    from vmb_agent.neural.clap import ClapEmbedder  # torch + transformers; VMB_CLAP_MODEL
+
+    return ClapEmbedder()
+
+
+embedders.add("clap", _clap)
+
 _shared: dict[str, Embedder] = {}
 _shared_lock = threading.Lock()
 

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
+from vmb_agent.errors import BackendUnavailableError
 from vmb_agent.registry import Registry
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -33,7 +34,7 @@ if TYPE_CHECKING:  # pragma: no cover
 class RenderJob:
     """Everything a renderer may use: the score, the explicit conditions and the words."""
 
-    composition: Composition
+    composition: Composition | None  # None: the generator left everything to the renderer
     conditions: Conditions
     description: MusicDescription | None
     settings: Settings
@@ -65,6 +66,12 @@ class SoundFontRenderer:
         from vmb_agent.rendering.synth import render_instruments
 
         composition = job.composition
+        if composition is None:
+            raise BackendUnavailableError(
+                f"the soundfont renderer plays a score, and the {job.settings.generate_backend} "
+                "generator made none; choose a renderer that works from the words "
+                "(musicgen-melody, stable-audio; see `vmb backends`)."
+            )
         roles = track_roles((part.role, part.instrument) for part in composition.parts)
         for name, part in render_instruments(composition.midi, sample_rate=job.sample_rate,
                                              soundfont=job.settings.soundfont):  # fmt: skip
@@ -75,5 +82,31 @@ class SoundFontRenderer:
             yield name, part
 
 
+def draft_mix(job: RenderJob) -> np.ndarray | None:
+    """The composition rendered through the SoundFont and summed: the symbolic draft that a
+    neural renderer is conditioned on (its chroma, or its audio as the starting point). None
+    when the generator made no composition (then the words alone condition it)."""
+    if job.composition is None:
+        return None
+    mix = np.zeros((job.n_samples, 2), dtype=np.float32)
+    for _, part in SoundFontRenderer().parts(job):
+        mix += part
+    return mix
+
+
+def _musicgen_melody(settings: Settings | None = None) -> Renderer:
+    from vmb_agent.neural.musicgen import MusicGenMelodyRenderer
+
+    return MusicGenMelodyRenderer(settings)
+
+
+def _stable_audio(settings: Settings | None = None) -> Renderer:
+    from vmb_agent.neural.stable_audio import StableAudioRenderer
+
+    return StableAudioRenderer(settings)
+
+
 renderers: Registry[Renderer] = Registry("render")
 renderers.add("soundfont", SoundFontRenderer)
+renderers.add("musicgen-melody", _musicgen_melody)  # vmb_agent/neural: VMB_MUSICGEN_MODEL
+renderers.add("stable-audio", _stable_audio)  # VMB_STABLE_AUDIO_MODEL

@@ -1,0 +1,83 @@
+"""Every engine of every stage, and whether it can run here: what ``vmb backends`` prints.
+
+The answer is cheap and imports no torch: an extra is checked with ``importlib.util.find_spec``
+and weights with :func:`vmb_agent.neural.common.weights_problem` (a folder, or a hub id in the
+local cache). Plugin backends (entry points) are listed with their distribution; whether one
+can run is known only by creating it, so they are shown as available.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from vmb_agent.types import BackendInfo
+
+if TYPE_CHECKING:  # pragma: no cover
+    from vmb_agent.registry import Registry
+    from vmb_agent.settings import Settings
+
+
+@dataclass(frozen=True)
+class Needs:
+    """What a built-in neural backend needs: Python modules, and weights named by a setting."""
+
+    modules: tuple[str, ...]
+    field: str  # the Settings field holding the weights' folder or hub id
+
+    @property
+    def variable(self) -> str:
+        return f"VMB_{self.field.upper()}"
+
+
+NEURAL = ("torch", "transformers")
+#: the built-in backends that need more than the base install (the rest always run)
+NEEDS: dict[tuple[str, str], Needs] = {
+    ("render", "musicgen-melody"): Needs(NEURAL, "musicgen_model"),
+    ("render", "stable-audio"): Needs((*NEURAL, "diffusers"), "stable_audio_model"),
+    ("embed", "clap"): Needs(NEURAL, "clap_model"),
+    ("describe", "vlm"): Needs(NEURAL, "vlm_model"),
+}
+
+#: stage -> the Settings field that selects its backend
+SELECTED_BY = {"describe": "describe_backend", "embed": "embed_backend",
+               "generate": "generate_backend", "render": "render_backend"}  # fmt: skip
+
+
+def stage_registries() -> dict[str, Registry]:
+    from vmb_agent.describe import describers
+    from vmb_agent.generation.pipeline import generators
+    from vmb_agent.library.embed import embedders
+    from vmb_agent.rendering.renderers import renderers
+
+    return {"describe": describers, "embed": embedders, "generate": generators,
+            "render": renderers}  # fmt: skip
+
+
+def unavailable_reason(stage: str, name: str, settings: Settings) -> str:
+    """Why the built-in backend ``stage.name`` cannot run here ('' when it can)."""
+    from vmb_agent.neural.common import EXTRA_HINT, missing_modules, weights_problem
+
+    needs = NEEDS.get((stage, name))
+    if needs is None:
+        return ""
+    missing = missing_modules(needs.modules)
+    if missing:
+        return f"{EXTRA_HINT}; missing: {', '.join(missing)}"
+    return weights_problem(getattr(settings, needs.field), needs.variable) or ""
+
+
+def list_backends(settings: Settings) -> list[BackendInfo]:
+    """Every backend of every stage (built-in and plugins), in stage order."""
+    rows = []
+    for stage, registry in stage_registries().items():
+        chosen = getattr(settings, SELECTED_BY[stage])
+        for name in registry.names():
+            origin = registry.origin(name)
+            reason = unavailable_reason(stage, name, settings) if origin == "built-in" else ""
+            needs = NEEDS.get((stage, name))
+            rows.append(BackendInfo(
+                stage=stage, name=name, selected=name == chosen, available=not reason,
+                reason=reason, origin=origin, setting=needs.variable if needs else "",
+            ))  # fmt: skip
+    return rows

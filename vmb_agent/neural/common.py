@@ -1,0 +1,135 @@
+"""What the neural backends share: weights, the ``[neural]`` extra, the device, loaded models.
+
+Nothing here imports torch at module level; :func:`require` and :func:`torch_device` import it
+when a backend is created. Nothing ever downloads: a hub id is looked up in the local Hugging
+Face cache only (``HF_HUB_OFFLINE=1`` is set before transformers or diffusers load).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from vmb_agent.errors import BackendUnavailableError
+
+T = TypeVar("T")
+
+#: the modules every neural backend needs, and the extra that installs them
+NEURAL_MODULES = ("torch", "transformers")
+EXTRA_HINT = "extra [neural] not installed (pip install 'vmb-agent[neural]')"
+WEIGHT_FILES = ("config.json", "model_index.json")  # transformers / diffusers folders
+
+
+def missing_modules(modules: tuple[str, ...] = NEURAL_MODULES) -> list[str]:
+    """The modules of ``modules`` that are not installed (found without importing them)."""
+    return [name for name in modules if importlib.util.find_spec(name) is None]
+
+
+def go_offline() -> None:
+    """Make the Hugging Face libraries answer from local files only (never a download)."""
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    os.environ["TRANSFORMERS_OFFLINE"] = "1"
+    os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+
+
+def require(backend: str, modules: tuple[str, ...] = NEURAL_MODULES) -> None:
+    """Raise a one-line ``BackendUnavailableError`` if ``modules`` are not installed."""
+    missing = missing_modules(modules)
+    if missing:
+        raise BackendUnavailableError(f"{backend}: {EXTRA_HINT}; missing: {', '.join(missing)}.")
+    go_offline()
+
+
+def weights_problem(value: str | Path | None, variable: str) -> str | None:
+    """Why the weights named by ``value`` (the setting ``variable``) cannot be loaded, or None.
+    Cheap: no torch, no model loading (``vmb backends`` asks this for every backend)."""
+    try:
+        resolve_weights(value, variable, backend="")
+    except BackendUnavailableError as exc:
+        return str(exc).removeprefix(": ")
+    return None
+
+
+def resolve_weights(value: str | Path | None, variable: str, *, backend: str) -> Path:
+    """The local folder holding a model's weights.
+
+    ``value`` is a folder (with ``config.json`` or ``model_index.json``) or a hub id such as
+    ``facebook/musicgen-melody``, resolved from the local Hugging Face cache only.
+    """
+    prefix = f"{backend}: " if backend else ": "
+    if value is None or not str(value).strip():
+        raise BackendUnavailableError(
+            f"{prefix}no weights: set {variable} to a model folder, or to a hub id in the local "
+            "Hugging Face cache (nothing is downloaded)."
+        )
+    text = str(value).strip()
+    folder = Path(text).expanduser()
+    if folder.is_dir():
+        if any((folder / name).is_file() for name in WEIGHT_FILES):
+            return folder
+        raise BackendUnavailableError(
+            f"{prefix}no weights at {folder} ({variable}): the folder has no "
+            f"{' or '.join(WEIGHT_FILES)}."
+        )
+    looks_like_id = text.count("/") == 1 and not text.startswith((".", "/", "~"))
+    if not looks_like_id:
+        raise BackendUnavailableError(f"{prefix}no weights at {folder} ({variable}): no such folder.")
+    cached = _cached_snapshot(text)
+    if cached is None:
+        raise BackendUnavailableError(
+            f"{prefix}no weights at {text} ({variable}): not a folder, and not in the local "
+            "Hugging Face cache (nothing is downloaded; fetch it yourself, or give a folder)."
+        )
+    return cached
+
+
+def _cached_snapshot(repo_id: str) -> Path | None:
+    """The cached snapshot folder of ``repo_id`` in the local hub cache, or None."""
+    if importlib.util.find_spec("huggingface_hub") is None:
+        return None
+    go_offline()
+    from huggingface_hub import snapshot_download
+
+    try:
+        path = Path(snapshot_download(repo_id, local_files_only=True))
+    except Exception:  # noqa: BLE001 - not cached (or a malformed id): the caller says so
+        return None
+    return path if any((path / name).is_file() for name in WEIGHT_FILES) else None
+
+
+def torch_device(setting: str) -> str:
+    """``VMB_DEVICE`` (auto / cpu / cuda) as a torch device name; cuda asked for but absent is a
+    one-line error."""
+    import torch
+
+    if setting == "cpu":
+        return "cpu"
+    available = torch.cuda.is_available()
+    if setting == "cuda" and not available:
+        raise BackendUnavailableError("VMB_DEVICE=cuda, but torch sees no CUDA device here.")
+    return "cuda" if available else "cpu"
+
+
+_models: dict[tuple[Any, ...], Any] = {}
+_models_lock = threading.Lock()
+
+
+def cached_model(key: tuple[Any, ...], load: Callable[[], T]) -> T:
+    """One loaded model per ``key`` (backend, folder, device) for the process: a model is
+    loaded once and reused by every later call."""
+    with _models_lock:
+        if key not in _models:
+            _models[key] = load()
+        return _models[key]
+
+
+def load_failure(backend: str, folder: Path, exc: Exception) -> BackendUnavailableError:
+    """A one-line error for weights that are present but cannot be loaded."""
+    first = next(iter(str(exc).strip().splitlines()), type(exc).__name__)
+    return BackendUnavailableError(
+        f"{backend}: the weights at {folder} could not be loaded ({first[:200]})."
+    )
