@@ -400,6 +400,25 @@ class VMB:
         return self.library.build(size=int(size), progress=progress)
 
     @front_door
+    def reindex_library(
+        self,
+        embedder: BackendName,
+        *,
+        source: BackendName | None = None,
+        progress: ProgressCallback | None = None,
+    ) -> IngestReport:
+        """Copy the library's tracks into ``embedder``'s own index (each embedder has its own
+        Chroma collection), embedding them with it; resumable. ``source``: the index to read
+        the tracks from (default: the settings' embedder's, or minilm's when that is the one
+        being built)."""
+        from vmb_agent.library.store import DEFAULT_EMBEDDER
+
+        if source is None:
+            current = self.settings.embed_backend
+            source = current if current != embedder else DEFAULT_EMBEDDER
+        return self.library_for(source).reindex(embedder, progress=progress)
+
+    @front_door
     def get_track(self, track_id: TrackId) -> TrackInfo:
         track = self.library.get(track_id)
         if self.policy.roots and not self.policy.allows(track.path):

@@ -255,6 +255,8 @@ class LibraryStats(_Model):
     by_collection: dict[str, int] = Field(default_factory=dict)
     total_duration_s: float = 0.0
     location: str = ""
+    embedder: str = Field("", description="the embedder whose index (collection) this is")
+    index: str = Field("", description="the Chroma collection searched")
 
 
 class BackendInfo(_Model):

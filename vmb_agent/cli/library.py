@@ -1,4 +1,5 @@
-"""``vmb library build|add|list|show|remove|stats``: the music library (thin over the SDK)."""
+"""``vmb library build|add|list|show|remove|stats|reindex``: the music library (thin over the
+SDK)."""
 
 from __future__ import annotations
 
@@ -185,14 +186,43 @@ def remove(track_id: str, as_json: bool) -> None:
 @library.command("stats")
 @json_option
 def stats(as_json: bool) -> None:
-    """Number of tracks, formats, collections, total duration, location."""
-    result = _vmb().library_stats()
+    """Number of tracks, formats, collections, total duration, location, and the embedder whose
+    index is searched (each embedder has its own; see `vmb library reindex`)."""
+    vmb = _vmb()
+    result = vmb.library_stats()
 
     def render(s: Any) -> None:
         click.echo(f"{s.tracks} tracks, {s.total_duration_s / 3600:.1f} h, at {s.location}")
+        info = vmb.library.index_info()
+        click.echo(f"  embedder {info['embedder']}, index {info['index']}")
+        for name, count in sorted(vmb.library.indexes().items()):
+            if name != info["index"]:
+                click.echo(f"  other index {name}: {count} tracks")
         for name, count in sorted(s.by_format.items()):
             click.echo(f"  format {name}: {count}")
         for name, count in sorted(s.by_collection.items(), key=lambda kv: -kv[1]):
             click.echo(f"  {name}: {count}")
 
     emit(result, as_json, render)
+
+
+@library.command("reindex")
+@click.option("--embedder", "embedder", required=True, metavar="NAME",
+              help="The embedder whose index to (re)build: clap (indexes each track's sound) or "
+              "minilm (captions).")  # fmt: skip
+@click.option("--from", "source", metavar="NAME", default=None,
+              help="Read the tracks from this embedder's index (default: VMB_EMBED_BACKEND's, or "
+              "minilm's when that is the one being built).")  # fmt: skip
+@json_option
+def reindex(embedder: str, source: str | None, as_json: bool) -> None:
+    """Copy the library's tracks into EMBEDDER's own index (Chroma collection), embedding them
+    with it; searches with VMB_EMBED_BACKEND=EMBEDDER (or `vmb search --embedder`) then use it.
+
+    Resumable: tracks already in that index are skipped, so a re-run finishes an interrupted
+    one and a repeated run changes nothing.
+    """
+    vmb = _vmb()
+    with progress_bar(f"indexing with {embedder}", enabled=not as_json,
+                      long=True) as report_progress:  # fmt: skip
+        report = vmb.reindex_library(embedder, source=source, progress=report_progress)
+    emit(report, as_json, _print_report)

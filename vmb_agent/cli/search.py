@@ -72,10 +72,14 @@ def match_row(match: Any) -> dict[str, Any]:
 @click.option("--mood", help="Mood tag, e.g. calm, melancholic, happy.")
 @click.option("--duration", help="Duration range in seconds, MIN-MAX (e.g. 30-180).")
 @click.option("-k", "k", type=int, default=10, show_default=True, help="How many matches (1-200).")
+@click.option("--embedder", metavar="NAME",
+              help="Search this embedder's index: minilm (captions; default VMB_EMBED_BACKEND) "
+              "or clap (words against the audio; `vmb library reindex --embedder clap`).")
 @json_option
 def search(text: str | None, description_file: str | None, mode: str, tempo: str | None,
            key: str | None, mode_scale: str | None, instruments: str | None, genre: str | None,
-           mood: str | None, duration: str | None, k: int, as_json: bool) -> None:
+           mood: str | None, duration: str | None, k: int, embedder: str | None,
+           as_json: bool) -> None:
     """Find reference music in the library for TEXT and/or a description."""
     from vmb_agent.cli._output import read_description
     from vmb_agent.errors import InputError, validated
@@ -95,7 +99,8 @@ def search(text: str | None, description_file: str | None, mode: str, tempo: str
         "instruments": [i.strip() for i in (instruments or "").split(",") if i.strip()],
         "genre": genre, "mood": mood, "duration_min": duration_min, "duration_max": duration_max,
     }, "filters")  # fmt: skip
-    result = VMB().search(text, description=description, mode=mode, filters=filters, k=k)
+    result = VMB().search(text, description=description, mode=mode, filters=filters, k=k,
+                          embedder=embedder)
     for note in result.notes:
         click.echo(f"note: {note}", err=True)
 

@@ -202,7 +202,7 @@ def generate_music(
     with one_blas_thread():
         rendered = render_composition(composition, conditions, settings, stems=stems, mark=mark,
                                       measure_loudness=False, description=description,
-                                      renderer=renderer)  # fmt: skip
+                                      renderer=renderer, seed=seed)  # fmt: skip
 
         # 8-9. Measure while the files are written: the analysis (numpy, mostly outside the
         # GIL) runs in a thread beside the writing and ffmpeg's encoding, on the other core
@@ -257,6 +257,7 @@ def render_composition(
     measure_loudness: bool = True,
     description: MusicDescription | None = None,
     renderer: Renderer | None = None,
+    seed: int = 0,
 ) -> Rendered:
     """Render (the ``VMB_RENDER_BACKEND`` renderer; the SoundFont by default) -> exact length
     (loop tail folded back, or a short fade) -> mastering. ``measure_loudness=False``: the
@@ -274,7 +275,7 @@ def render_composition(
     # then is cut, padded or (a loop) folded to exactly n samples
     renderer = renderer or renderers.create(settings.render_backend, settings=settings)
     job = RenderJob(composition, conditions, description, settings, SAMPLE_RATE, n,
-                    fit=lambda audio: fit_length(audio, n, loop=conditions.loop))  # fmt: skip
+                    fit=lambda audio: fit_length(audio, n, loop=conditions.loop), seed=seed)
 
     def parts() -> Iterator[tuple[str, np.ndarray]]:
         return renderer.parts(job)

@@ -5,6 +5,10 @@
     lib.build(size=500, progress=None)      # the bundled corpus (music21 -> MIDI)
     lib.add([Path("songs/")], tags={"genre": "jazz"}, progress=None)
     lib.search(query="calm harp", description=None, mode="dual", filters=SearchFilters(), k=5)
+    lib.reindex("clap", progress=None)      # copy the tracks into CLAP's own collection
+
+Each embedder (``VMB_EMBED_BACKEND``) has its own Chroma collection (``store.collection_name``);
+a ``Library`` reads and writes the one of its settings' embedder.
 
 Modules: ``audio_features`` (tempo/key/loudness from audio), ``midi`` (MIDI analysis),
 ``embed`` (MiniLM in numpy), ``ingest`` (file -> TrackInfo + caption), ``store`` (Chroma),
@@ -46,7 +50,7 @@ __all__ = ["Library"]
 
 
 class Library:
-    """The reference-music library (one Chroma collection) and its search."""
+    """The reference-music library (its embedder's Chroma collection) and its search."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -60,15 +64,26 @@ class Library:
         if self._store is None:
             from vmb_agent.library.store import TrackStore
 
-            self._store = TrackStore(self.settings)
+            self._store = TrackStore(self.settings, self.collection_name)
         return self._store
+
+    @property
+    def collection_name(self) -> str:
+        """The Chroma collection of this library's embedder (the default one's needs no
+        model loaded to be named)."""
+        from vmb_agent.library.store import DEFAULT_EMBEDDER, collection_name
+
+        name = self.settings.embed_backend
+        if name == DEFAULT_EMBEDDER:
+            return self.settings.collection
+        return collection_name(self.settings.collection, name, self.embedder.dim)
 
     @property
     def embedder(self) -> Embedder:
         if self._embedder is None:
             from vmb_agent.library.embed import get_embedder
 
-            self._embedder = get_embedder(self.settings.embed_backend)
+            self._embedder = get_embedder(self.settings.embed_backend, settings=self.settings)
         return self._embedder
 
     def embed(self, text: str) -> np.ndarray:
@@ -134,7 +149,9 @@ class Library:
         """Embed and store a batch (one atomic write), recording added/unchanged ids."""
         if not pending:
             return
-        vectors = self.embedder.embed([t.caption for t in pending])
+        from vmb_agent.library.embed import track_vectors
+
+        vectors = track_vectors(self.embedder, pending, soundfont=self.settings.soundfont)
         new = set(self.store.upsert(pending, vectors))
         report.added.extend(t.id for t in pending if t.id in new)
         report.unchanged.extend(t.id for t in pending if t.id not in new)
@@ -147,6 +164,19 @@ class Library:
 
         check_range("size", size, 1, 20000)
         return build_corpus_library(self, size=int(size), progress=progress, workers=workers)
+
+    def reindex(self, embedder: str, *, progress: Progress | None = None) -> IngestReport:
+        """Copy this library's tracks (metadata, captions, paths) into ``embedder``'s own
+        collection with that embedder's vectors. Resumable and idempotent: tracks already there
+        are skipped, and every batch is one atomic write. Weights that are missing fail before
+        anything is written (no collection is created)."""
+        from vmb_agent.library.build import reindex_library
+
+        target = Library(self.settings.model_copy(update={"embed_backend": embedder}))
+        try:
+            return reindex_library(self, target, progress=progress)
+        finally:
+            target.close()
 
     # -- reading -------------------------------------------------------------------------------
 
@@ -179,7 +209,16 @@ class Library:
             by_collection[name] = by_collection.get(name, 0) + 1
             total += float(meta["duration_s"] or 0.0)
         return LibraryStats(tracks=count, by_format=by_format, by_collection=by_collection,
-                            total_duration_s=round(total, 1), location=self.store.location)
+                            total_duration_s=round(total, 1), location=self.store.location,
+                            **self.index_info())
+
+    def index_info(self) -> dict[str, str]:
+        """Which embedder's vectors this library searches, and in which Chroma collection."""
+        return {"embedder": self.settings.embed_backend, "index": self.store.name}
+
+    def indexes(self) -> dict[str, int]:
+        """Every embedder's collection in this database and its number of tracks."""
+        return self.store.collections()
 
     # -- search --------------------------------------------------------------------------------
 
@@ -194,8 +233,14 @@ class Library:
         if isinstance(k, bool) or not isinstance(k, int):
             raise OutOfRangeError(f"k={k!r} must be a whole number from 1 to {MAX_K}.")
         check_range("k", k, 1, MAX_K)
-        return run_search(self.store, self.embed, query=query, description=description,
-                          mode=mode, filters=filters or SearchFilters(), k=k)
+        result = run_search(self.store, self.embed, query=query, description=description,
+                            mode=mode, filters=filters or SearchFilters(), k=k)
+        name = self.settings.embed_backend
+        if not result.matches and name != "minilm" and self.store.count() == 0:
+            note = (f"the {name} index ({self.store.name}) is empty; run `vmb library reindex "
+                    f"--embedder {name}` to index the library's tracks with it.")
+            result.notes = [note]
+        return result
 
     def close(self) -> None:
         if self._store is not None:

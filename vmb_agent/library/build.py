@@ -9,6 +9,9 @@ Resumable: a re-run, or a run after an interruption (Ctrl-C, a kill, a crash), r
 sidecar whose MIDI is still there and skips pieces already in the index, so only what is missing
 is parsed, and a killed build never leaves a half-written file or batch behind (MIDI and sidecars
 are written atomically; a batch is one Chroma write).
+
+:func:`reindex_library` (``vmb library reindex``) copies the indexed tracks into another
+embedder's collection with that embedder's vectors, in the same resumable batches.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import multiprocessing
 import os
 import signal
 import time
+from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -41,6 +45,8 @@ if TYPE_CHECKING:  # pragma: no cover
 SIDECAR_BYTES = 1 << 20
 #: tracks embedded and written to Chroma together (one atomic write each)
 WRITE_BATCH = 16
+#: tracks read from the source collection at a time when reindexing
+REINDEX_PAGE = 256
 
 
 @dataclass
@@ -266,3 +272,67 @@ def stop_workers(pool: ProcessPoolExecutor) -> None:
     for process in processes:
         if process.is_alive():
             process.terminate()
+
+
+def reindex_library(source: Library, target: Library, *,
+                    progress: Progress | None = None) -> IngestReport:
+    """Write ``source``'s tracks (metadata, caption, path) into ``target``'s collection with
+    ``target``'s embedder's vectors (audio when an audio embedder can hear the track, see
+    ``embed.track_vectors``). Tracks already in ``target`` are skipped, so an interrupted run
+    resumes and a repeated one changes nothing; each batch of :data:`WRITE_BATCH` is one write.
+    ``target``'s embedder is created first: missing weights fail before any collection exists."""
+    started = time.perf_counter()
+    _ = target.embedder  # a one-line BackendUnavailableError here, before anything is written
+    report = IngestReport()
+    total = source.count()
+    if target.collection_name == source.collection_name:  # already indexed by that embedder
+        report.unchanged = [t.id for t in _pages(source)]
+    else:
+
+        def tick(title: str) -> None:
+            if progress:
+                progress(len(report.added) + len(report.unchanged), total, title[:40])
+
+        for page in _page_lists(source):
+            _reindex_page(page, target, report, tick)
+    if progress:
+        progress(total, total, "done")
+    report.seconds = round(time.perf_counter() - started, 3)
+    return report
+
+
+def _page_lists(library: Library) -> Iterator[list[TrackInfo]]:
+    """The library's tracks, :data:`REINDEX_PAGE` at a time."""
+    offset = 0
+    while True:
+        page = library.store.list(limit=REINDEX_PAGE, offset=offset)
+        if page:
+            yield page
+        if len(page) < REINDEX_PAGE:
+            return
+        offset += REINDEX_PAGE
+
+
+def _pages(library: Library) -> Iterator[TrackInfo]:
+    for page in _page_lists(library):
+        yield from page
+
+
+def _reindex_page(page: list[TrackInfo], target: Library, report: IngestReport,
+                  tick: Callable[[str], None]) -> None:
+    """Embed and write the tracks of ``page`` that ``target`` lacks, in atomic batches;
+    ``tick(title)`` after each."""
+    from vmb_agent.library.embed import track_vectors
+
+    present = target.store.existing_ids([t.id for t in page])
+    report.unchanged.extend(t.id for t in page if t.id in present)
+    todo = [t for t in page if t.id not in present]
+    if present:
+        tick(f"{len(present)} already indexed")
+    for start in range(0, len(todo), WRITE_BATCH):
+        batch = todo[start:start + WRITE_BATCH]
+        vectors = track_vectors(target.embedder, batch, soundfont=target.settings.soundfont)
+        new = set(target.store.upsert(batch, vectors))
+        report.added.extend(t.id for t in batch if t.id in new)
+        report.unchanged.extend(t.id for t in batch if t.id not in new)
+        tick(batch[-1].title)

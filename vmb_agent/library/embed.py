@@ -13,12 +13,16 @@ import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import numpy as np
 
 from vmb_agent.errors import BackendUnavailableError
-from vmb_agent.registry import Registry
+from vmb_agent.registry import Registry, takes_settings
+
+if TYPE_CHECKING:  # pragma: no cover
+    from vmb_agent.settings import Settings
+    from vmb_agent.types import TrackInfo
 
 
 class Embedder(Protocol):
@@ -29,6 +33,16 @@ class Embedder(Protocol):
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """Shape (len(texts), dim), float32, each row unit length."""
+        ...
+
+
+@runtime_checkable
+class AudioEmbedder(Embedder, Protocol):
+    """An embedder that also maps audio into its text space (CLAP): the library then indexes a
+    track by its sound, and text queries find it (see :func:`track_vectors`)."""
+
+    def embed_audio(self, waveforms: list[np.ndarray], sample_rate: int) -> np.ndarray:
+        """Shape (len(waveforms), dim), float32, unit rows; mono (or (n, channels)) samples."""
         ...
 
 
@@ -177,21 +191,56 @@ class MiniLMEmbedder:
 embedders.add("minilm", MiniLMEmbedder)
 
 
-def _clap() -> Embedder:
+def _clap(settings: Settings | None = None) -> Embedder:
     from vmb_agent.neural.clap import ClapEmbedder  # torch + transformers; VMB_CLAP_MODEL
 
-    return ClapEmbedder()
+    return ClapEmbedder(settings)
 
 
 embedders.add("clap", _clap)
 
-_shared: dict[str, Embedder] = {}
+_shared: dict[tuple[str, str | None], Embedder] = {}
 _shared_lock = threading.Lock()
 
 
-def get_embedder(name: str = "minilm") -> Embedder:
-    """The process-wide embedder ``name`` (loaded once, then reused)."""
+def get_embedder(name: str = "minilm", settings: Settings | None = None) -> Embedder:
+    """The process-wide embedder ``name`` (loaded once, then reused). A factory that takes
+    ``settings`` is given them (and one embedder is kept per distinct settings)."""
+    factory = embedders.factory(name)
+    key = settings.model_dump_json() if settings is not None and takes_settings(factory) else None
     with _shared_lock:
-        if name not in _shared:
-            _shared[name] = embedders.create(name)
-        return _shared[name]
+        if (name, key) not in _shared:
+            _shared[(name, key)] = embedders.create(name, settings=settings)
+        return _shared[(name, key)]
+
+
+def can_embed_audio(embedder: Embedder) -> bool:
+    """Whether ``embedder`` maps audio into its text space (an :class:`AudioEmbedder`)."""
+    return callable(getattr(embedder, "embed_audio", None))
+
+
+def track_vectors(embedder: Embedder, tracks: Sequence[TrackInfo], *,
+                  soundfont: Path | None = None) -> np.ndarray:
+    """The vector each track is indexed by, shape (len(tracks), dim).
+
+    A text-only embedder embeds the captions. An audio embedder (CLAP) embeds what the track
+    sounds like -- its audio file, or its MIDI rendered with the SoundFont -- when that audio can
+    be had, since CLAP's text and audio share one space and a broad search by words then finds
+    music whose caption says nothing of its sound (audio added with no tags has only a
+    measured caption). A track whose audio is gone or cannot be rendered falls back to its
+    caption's text embedding, in the same space."""
+    if not can_embed_audio(embedder):
+        return embedder.embed([t.caption for t in tracks])
+    from vmb_agent.library.ingest import track_audio
+
+    out = np.zeros((len(tracks), embedder.dim), dtype=np.float32)
+    captions: list[int] = []
+    for i, track in enumerate(tracks):
+        heard = track_audio(track, soundfont=soundfont)
+        if heard is None:
+            captions.append(i)
+        else:  # one track at a time: a long recording's samples are not all held at once
+            out[i] = embedder.embed_audio([heard[0]], heard[1])[0]  # type: ignore[attr-defined]
+    if captions:
+        out[captions] = embedder.embed([tracks[i].caption for i in captions])
+    return out

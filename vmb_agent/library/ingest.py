@@ -24,6 +24,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from vmb_agent.errors import InputError, UnsupportedFormatError
 from vmb_agent.files import PathPolicy, open_regular
 from vmb_agent.library.audio_features import AUDIO_SUFFIXES
@@ -568,3 +570,42 @@ def ingest_files(
         pool.shutdown(wait=True)
     library._write(pending, report)
     return report
+
+
+#: a MIDI track is rendered for listening (CLAP indexing) up to this many seconds
+RENDER_SECONDS = 60.0
+#: the rate MIDI is rendered at for listening: CLAP's, so nothing is resampled
+RENDER_RATE = 48000
+
+
+def track_audio(track: TrackInfo, *, soundfont: Path | None = None
+                ) -> tuple[np.ndarray, int] | None:
+    """What ``track`` sounds like, as (mono samples, sample rate): its audio file decoded, or
+    its MIDI file rendered with the SoundFont (the first :data:`RENDER_SECONDS`). ``None`` when
+    the file is gone, has changed since it was indexed (its content hash is the track id) or
+    cannot be decoded or rendered: the caller falls back to the track's caption."""
+    path = Path(track.path) if track.path else None
+    if path is None or track.format not in ("audio", "midi"):
+        return None
+    try:
+        if content_id(path) != track.id:
+            return None
+        if track.format == "audio":
+            from vmb_agent.library.audio_features import load_audio
+
+            return load_audio(path)
+        return _rendered(path, soundfont), RENDER_RATE
+    except Exception:  # noqa: BLE001 -- decoders and the synth raise many kinds: use the caption
+        return None
+
+
+def _rendered(path: Path, soundfont: Path | None) -> np.ndarray:
+    """A MIDI file's first :data:`RENDER_SECONDS` as mono float32 at :data:`RENDER_RATE`."""
+    from vmb_agent.library.midi import load_midi
+    from vmb_agent.rendering.synth import DEFAULT_TAIL_S, render_midi
+
+    pm = load_midi(path)
+    seconds = min(pm.get_end_time() + DEFAULT_TAIL_S, RENDER_SECONDS)
+    stereo = render_midi(pm, sample_rate=RENDER_RATE, soundfont=soundfont,
+                         n_samples=round(seconds * RENDER_RATE))  # fmt: skip
+    return stereo.mean(axis=1).astype(np.float32)

@@ -1,4 +1,8 @@
-"""The track store: one Chroma collection holding a caption embedding + flat metadata per track.
+"""The track store: a Chroma collection holding one embedding + flat metadata per track.
+
+* One collection per embedder (:func:`collection_name`): vectors of different models never
+  share an index. The default embedder (MiniLM) keeps the plain ``VMB_COLLECTION`` name
+  (``vmb_tracks``) so libraries built before embedders were selectable keep working.
 
 * Embedded ``chromadb.PersistentClient`` under ``settings.library_dir`` by default; a Chroma
   server (``chromadb.HttpClient``) when ``VMB_CHROMA_URL`` is set. Same code otherwise.
@@ -41,6 +45,20 @@ _NUMBER_FIELDS = ("duration_s", "tempo_bpm", "tempo_confidence", "key_confidence
                   "note_density", "transcription_notes")
 _TEXT_FIELDS = ("title", "path", "format", "key", "time_signature", "composer", "collection",
                 "transcription_path")
+
+
+#: the embedder whose collection keeps the plain ``settings.collection`` name
+DEFAULT_EMBEDDER = "minilm"
+
+
+def collection_name(base: str, embedder: str, dim: int) -> str:
+    """The Chroma collection of ``embedder``'s ``dim``-d vectors: ``base`` for the default
+    embedder, else ``<base>_<embedder>_<dim>`` (e.g. ``vmb_tracks_clap_512``), so switching
+    ``VMB_EMBED_BACKEND`` never mixes vectors, nor do two models of one name but other sizes."""
+    if embedder == DEFAULT_EMBEDDER:
+        return base
+    safe = "".join(c if c.isalnum() or c in "._-" else "-" for c in embedder)
+    return f"{base}_{safe}_{int(dim)}"
 
 
 def track_to_metadata(track: TrackInfo) -> dict[str, Any]:
@@ -99,10 +117,12 @@ def _serialised(method: Callable[..., T]) -> Callable[..., T]:
 
 
 class TrackStore:
-    """Thread-safe access to the Chroma collection of tracks."""
+    """Thread-safe access to one Chroma collection of tracks (``name``; default: the
+    settings' plain collection name, the default embedder's)."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, name: str | None = None) -> None:
         self.settings = settings
+        self.name = name or settings.collection
         self.server_url = settings.chroma_url
         self.path = settings.library_dir
         self._client: Any = None
@@ -159,7 +179,7 @@ class TrackStore:
                         path=str(self.path / "chroma"), settings=chroma_settings
                     )
                 self._collection = self._client.get_or_create_collection(
-                    self.settings.collection,
+                    self.name,
                     embedding_function=None,
                     metadata={"hnsw:space": "cosine"},
                 )
@@ -243,6 +263,12 @@ class TrackStore:
     @_serialised
     def count(self) -> int:
         return int(self.collection.count())
+
+    @_serialised
+    def collections(self) -> dict[str, int]:
+        """Every collection in this database and its number of tracks (one per embedder)."""
+        _ = self.collection  # opens (and reopens after another process's write)
+        return {c.name: int(c.count()) for c in self._client.list_collections()}
 
     @_serialised
     def existing_ids(self, ids: Sequence[str]) -> set[str]:

@@ -41,6 +41,7 @@ class RenderJob:
     sample_rate: int
     n_samples: int
     fit: Callable[[np.ndarray], np.ndarray]  # to exactly n_samples (a loop's tail folded back)
+    seed: int = 0  # the generation's seed: a sampling renderer seeds itself with it
 
 
 class Renderer(Protocol):
