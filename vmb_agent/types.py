@@ -156,6 +156,11 @@ class MusicDescription(_Model):
     palette: list[Annotated[str, StringConstraints(max_length=32)]] = Field(
         default_factory=list, max_length=MAX_PALETTE, description="dominant colours as #rrggbb"
     )
+    warnings: list[Annotated[str, StringConstraints(max_length=500)]] = Field(
+        default_factory=list, max_length=8,
+        description="one line each: where the description is not what was asked for (e.g. the "
+        "vlm describer's answer was unusable and the analysis's is given instead)",
+    )  # fmt: skip
 
 
 # --------------------------------------------------------------------------------------------

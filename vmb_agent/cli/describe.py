@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from vmb_agent.cli._output import emit, json_option
+from vmb_agent.cli._output import echo_warnings, emit, json_option
 
 
 @click.command("describe")
@@ -38,6 +38,7 @@ def describe(
 
     result = VMB().describe(source, context=context, kind=kind, backend=backend)  # type: ignore[arg-type]
     emit(result, as_json, lambda d: _render(d, show_evidence=evidence))
+    echo_warnings(result.warnings)
 
 
 def _render(description: object, *, show_evidence: bool) -> None:
