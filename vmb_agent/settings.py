@@ -16,6 +16,7 @@
                         backends' weights: a folder, or a hub id already in the local Hugging Face
                         cache (nothing is downloaded; see vmb_agent/neural)
     VMB_DEVICE          auto (CUDA when torch sees it), cpu or cuda, for the neural backends
+    VMB_STABLE_AUDIO_STEPS  stable-audio's diffusion steps (default 100: each costs the same)
 """
 
 from __future__ import annotations
@@ -65,6 +66,9 @@ class Settings(BaseSettings):
     stable_audio_model: str | None = None
     clap_model: str | None = None
     vlm_model: str | None = None
+    stable_audio_steps: int | None = Field(
+        None, ge=1, le=1000, description="stable-audio's diffusion steps (default 100)"
+    )
     device: Literal["auto", "cpu", "cuda"] = "auto"
 
     max_input_mb: float = Field(2048, gt=0, description="largest input file accepted")
