@@ -1,7 +1,7 @@
 """The neural backends at realistic sizes (random weights, the real architectures' sizes).
 
     .venv/bin/python benchmarks/bench_neural.py [--only musicgen-melody,stable-audio,clap,vlm]
-                                                [--seconds 4] [--steps 8] [--device auto]
+                                [--seconds 4] [--steps 8] [--runs 2] [--device auto]
 
 Each backend runs in a process of its own (so its peak memory is its own), through the SDK as a
 user would call it: the realistic model is built with ``tests/tiny_models/<name>.build(folder,
@@ -50,7 +50,7 @@ def build(name: str, folder: Path) -> float:
     return time.perf_counter() - start
 
 
-def bench_renderer(name: str, seconds: float, steps: int) -> dict:
+def bench_renderer(name: str, seconds: float, steps: int, runs: int) -> dict:
     from vmb_agent.sdk import VMB
 
     if name == "stable-audio":  # the default is diffusers' 100 steps; cost grows linearly
@@ -58,15 +58,16 @@ def bench_renderer(name: str, seconds: float, steps: int) -> dict:
 
         StableAudioRenderer.steps = steps
     vmb = VMB()
-    runs = []
-    for _ in range(2):
+    times = []
+    for _ in range(runs):
         start = time.perf_counter()
         result = vmb.generate(PROMPT, overrides={"duration_s": seconds, "style": "piano"},
                               seed=1, renderer=name)  # fmt: skip
-        runs.append((time.perf_counter() - start, result.timings.get("render", 0.0)))
-    (cold, _), (warm, render) = runs
-    return {"cold_s": cold, "warm_s": warm, "render_s": render,
-            "s_per_audio_s": render / seconds, "steps": steps if name == "stable-audio" else None}
+        times.append((time.perf_counter() - start, result.timings.get("render", 0.0)))
+    render = times[-1][1]  # warm when runs > 1 (the first run loads the model)
+    return {"cold_s": times[0][0], "warm_s": times[-1][0] if runs > 1 else None,
+            "render_s": render, "s_per_audio_s": render / seconds,
+            "steps": steps if name == "stable-audio" else None}
 
 
 def bench_clap() -> dict:
@@ -88,28 +89,28 @@ def bench_clap() -> dict:
             "s_per_audio_s": audio / 80}
 
 
-def bench_vlm() -> dict:
+def bench_vlm(runs: int) -> dict:
     from vmb_agent.sdk import VMB
 
     vmb = VMB()
     image = REPO / "vmb_agent" / "examples" / "harbour.jpg"
     times = []
-    for _ in range(2):
+    for _ in range(runs):
         start = time.perf_counter()
         vmb.describe(image, backend="vlm")
         times.append(time.perf_counter() - start)
-    return {"cold_s": times[0], "warm_s": times[1]}
+    return {"cold_s": times[0], "warm_s": times[-1] if runs > 1 else None}
 
 
-def child(name: str, seconds: float, steps: int) -> None:
+def child(name: str, seconds: float, steps: int, runs: int) -> None:
     """Bench ``name`` on the model its setting names (built by another process, so the peak
     memory here is the backend's own)."""
     if name == "clap":
         figures = bench_clap()
     elif name == "vlm":
-        figures = bench_vlm()
+        figures = bench_vlm(runs)
     else:
-        figures = bench_renderer(name, seconds, steps)
+        figures = bench_renderer(name, seconds, steps, runs)
     import torch
 
     cuda = os.environ.get("VMB_DEVICE") != "cpu" and torch.cuda.is_available()
@@ -131,7 +132,7 @@ def run_one(name: str, args: argparse.Namespace) -> str:
             return f"{name}: build failed: {made.stderr.strip().splitlines()[-1:]}"
         built = time.perf_counter() - start
         cmd = [sys.executable, __file__, "--child", name, "--seconds", str(args.seconds),
-               "--steps", str(args.steps)]  # fmt: skip
+               "--steps", str(args.steps), "--runs", str(args.runs)]  # fmt: skip
         out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
     if out.returncode != 0:
         return f"{name}: failed: {out.stderr.strip().splitlines()[-1:]}"
@@ -146,13 +147,14 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=4.0, help="audio per render")
     parser.add_argument("--steps", type=int, default=8, help="stable-audio diffusion steps")
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    parser.add_argument("--runs", type=int, default=2, help="calls (the first loads the model)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--build", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.build:
         build(args.build[0], Path(args.build[1]))
     elif args.child:
-        child(args.child, args.seconds, args.steps)
+        child(args.child, args.seconds, args.steps, args.runs)
     else:
         for name in args.only.split(","):
             print(run_one(name, args), flush=True)

@@ -101,3 +101,34 @@ def test_missing_weights_are_one_line_errors_and_nothing_is_written(
     assert len(lines) == 1 and lines[0].startswith("error: ") and "no weights" in lines[0]
     assert "nothing is downloaded" in lines[0]
     assert not out_dir.exists() or not any(out_dir.iterdir())
+
+
+def test_a_hub_id_is_found_in_the_local_cache_and_nothing_is_downloaded(
+    vmb_home: Path, tmp_path: Path
+) -> None:
+    """VMB_MUSICGEN_MODEL=<org>/<name> resolves to the snapshot in the Hugging Face cache
+    (HF_HUB_CACHE's layout: refs/main names the snapshot folder) and generates from it."""
+    pytest.importorskip("transformers")
+    from tiny_models import musicgen
+
+    cache = tmp_path / "hub"
+    repo = cache / "models--vmb-test--tiny-musicgen"
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    musicgen.build(repo / "snapshots" / commit)
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text(commit)
+    env = {**os.environ, "VMB_HOME": str(vmb_home), "HF_HUB_CACHE": str(cache),
+           "VMB_MUSICGEN_MODEL": "vmb-test/tiny-musicgen", "VMB_DEVICE": "cpu",
+           "VMB_MEASURE_TAGS": "0", "OMP_NUM_THREADS": "1"}  # fmt: skip
+    out = subprocess.run(
+        [sys.executable, "-m", "vmb_agent", "generate", "calm piano", "--duration", "2",
+         "--renderer", "musicgen-melody", "--out", str(tmp_path / "out"), "--json"],
+        env=env, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert json.loads(out.stdout)["renderer"] == "musicgen-melody"
+    env["VMB_MUSICGEN_MODEL"] = "vmb-test/not-cached"
+    out = subprocess.run([sys.executable, "-m", "vmb_agent", "backends", "--json"], env=env,
+                         capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
+    row = next(r for r in json.loads(out.stdout) if r["name"] == "musicgen-melody")
+    assert not row["available"] and "not in the local Hugging Face cache" in row["reason"]

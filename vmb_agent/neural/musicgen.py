@@ -147,7 +147,7 @@ class MusicGenMelodyRenderer:
                 f"chroma bins; VMB's chroma has {NUM_CHROMA}."
             )
         codec, decoder = model.config.audio_encoder, model.config.decoder
-        return Loaded(model, tokenizer, self.device, chroma_rate(self.folder),
+        return Loaded(model, tokenizer, self.device, melody_frame_rate(self.folder),
                       int(codec.sampling_rate), int(codec.frame_rate), int(codec.hop_length),
                       decoder.num_codebooks // decoder.audio_channels - 1)  # fmt: skip
 
@@ -303,7 +303,7 @@ def _frames_at(frames: np.ndarray, index: np.ndarray) -> np.ndarray:
     return out
 
 
-def chroma_rate(folder: Path) -> float:
+def melody_frame_rate(folder: Path) -> float:
     """Chroma frames per second of the weights in ``folder`` (its preprocessor_config.json, or
     MusicGen-Melody's 32000 / 4096)."""
     try:
