@@ -8,9 +8,10 @@ can run is known only by creating it, so they are shown as available.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from vmb_agent.neural.common import NEEDS as NEURAL_NEEDS
+from vmb_agent.neural.common import Needs
 from vmb_agent.types import BackendInfo
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -18,25 +19,12 @@ if TYPE_CHECKING:  # pragma: no cover
     from vmb_agent.settings import Settings
 
 
-@dataclass(frozen=True)
-class Needs:
-    """What a built-in neural backend needs: Python modules, and weights named by a setting."""
-
-    modules: tuple[str, ...]
-    field: str  # the Settings field holding the weights' folder or hub id
-
-    @property
-    def variable(self) -> str:
-        return f"VMB_{self.field.upper()}"
-
-
-NEURAL = ("torch", "transformers")
 #: the built-in backends that need more than the base install (the rest always run)
 NEEDS: dict[tuple[str, str], Needs] = {
-    ("render", "musicgen-melody"): Needs(NEURAL, "musicgen_model"),
-    ("render", "stable-audio"): Needs((*NEURAL, "diffusers"), "stable_audio_model"),
-    ("embed", "clap"): Needs(NEURAL, "clap_model"),
-    ("describe", "vlm"): Needs(NEURAL, "vlm_model"),
+    ("render", "musicgen-melody"): NEURAL_NEEDS["musicgen-melody"],
+    ("render", "stable-audio"): NEURAL_NEEDS["stable-audio"],
+    ("embed", "clap"): NEURAL_NEEDS["clap"],
+    ("describe", "vlm"): NEURAL_NEEDS["vlm"],
 }
 
 #: stage -> the Settings field that selects its backend

@@ -28,8 +28,7 @@ import numpy as np
 from vmb_agent.neural.common import (
     cached_model,
     load_failure,
-    require,
-    resolve_weights,
+    prepare,
     torch_device,
 )
 
@@ -37,7 +36,6 @@ if TYPE_CHECKING:  # pragma: no cover
     from vmb_agent.settings import Settings
 
 BACKEND = "clap"
-VARIABLE = "VMB_CLAP_MODEL"
 #: tokens per text (LAION-CLAP is trained on 77; longer captions are cut)
 TEXT_TOKENS = 77
 #: texts / audio windows per forward pass
@@ -55,12 +53,7 @@ class ClapEmbedder:
     name = BACKEND
 
     def __init__(self, settings: Settings | None = None) -> None:
-        if settings is None:
-            from vmb_agent.sdk import load_settings
-
-            settings = load_settings()
-        require(BACKEND)
-        self.folder = resolve_weights(settings.clap_model, VARIABLE, backend=BACKEND)
+        settings, self.folder = prepare(BACKEND, settings)
         self.device_setting = settings.device
         self.dim = _projection_dim(self.folder)
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()

@@ -11,10 +11,14 @@ import importlib.util
 import os
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from vmb_agent.errors import BackendUnavailableError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from vmb_agent.settings import Settings
 
 T = TypeVar("T")
 
@@ -22,6 +26,41 @@ T = TypeVar("T")
 NEURAL_MODULES = ("torch", "transformers")
 EXTRA_HINT = "extra [neural] not installed (pip install 'vmb-agent[neural]')"
 WEIGHT_FILES = ("config.json", "model_index.json")  # transformers / diffusers folders
+
+
+@dataclass(frozen=True)
+class Needs:
+    """What a neural backend needs: Python modules, and weights named by a setting."""
+
+    modules: tuple[str, ...]
+    field: str  # the Settings field holding the weights' folder or hub id
+
+    @property
+    def variable(self) -> str:
+        return f"VMB_{self.field.upper()}"
+
+
+#: each neural backend (by name) and what it needs (`vmb backends` reads this too)
+NEEDS: dict[str, Needs] = {
+    "musicgen-melody": Needs(NEURAL_MODULES, "musicgen_model"),
+    "stable-audio": Needs((*NEURAL_MODULES, "diffusers"), "stable_audio_model"),
+    "clap": Needs(NEURAL_MODULES, "clap_model"),
+    "vlm": Needs(NEURAL_MODULES, "vlm_model"),
+}
+
+
+def prepare(backend: str, settings: Settings | None) -> tuple[Settings, Path]:
+    """The settings (the environment's when None) and the folder of ``backend``'s weights.
+    A missing extra or missing weights fail here, in one line, before any work: backends call
+    this when they are created."""
+    if settings is None:
+        from vmb_agent.sdk import load_settings
+
+        settings = load_settings()
+    needs = NEEDS[backend]
+    require(backend, needs.modules)
+    return settings, resolve_weights(getattr(settings, needs.field), needs.variable,
+                                     backend=backend)  # fmt: skip
 
 
 def missing_modules(modules: tuple[str, ...] = NEURAL_MODULES) -> list[str]:

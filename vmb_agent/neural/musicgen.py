@@ -36,8 +36,7 @@ from vmb_agent.errors import BackendUnavailableError, InputError
 from vmb_agent.neural.common import (
     cached_model,
     load_failure,
-    require,
-    resolve_weights,
+    prepare,
     torch_device,
 )
 from vmb_agent.theory import parse_key
@@ -48,7 +47,6 @@ if TYPE_CHECKING:  # pragma: no cover
     from vmb_agent.types import Conditions, MusicDescription
 
 BACKEND = "musicgen-melody"
-VARIABLE = "VMB_MUSICGEN_MODEL"
 #: MusicGen-Melody's chroma frames (its feature extractor's defaults, used when the weights'
 #: folder has no preprocessor_config.json): 32 kHz audio, one frame every 4096 samples
 CHROMA_SR, CHROMA_HOP = 32000, 4096
@@ -88,14 +86,9 @@ class MusicGenMelodyRenderer:
     top_k: int = 250  # audiocraft's sampling default
 
     def __init__(self, settings: Settings | None = None) -> None:
-        if settings is None:
-            from vmb_agent.sdk import load_settings
-
-            settings = load_settings()
         # everything that can fail without loading fails here: the pipeline creates the
         # renderer before composing, so a missing extra or missing weights cost nothing
-        require(BACKEND)
-        self.folder = resolve_weights(settings.musicgen_model, VARIABLE, backend=BACKEND)
+        settings, self.folder = prepare(BACKEND, settings)
         self.device = torch_device(settings.device)
         self._rendered: tuple[RenderJob, np.ndarray] | None = None
 

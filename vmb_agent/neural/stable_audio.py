@@ -42,8 +42,7 @@ from vmb_agent.neural.common import (
     cached_model,
     load_failure,
     missing_modules,
-    require,
-    resolve_weights,
+    prepare,
     torch_device,
 )
 
@@ -76,13 +75,8 @@ class StableAudioRenderer:
     negative_prompt = "low quality, distorted, noise"
 
     def __init__(self, settings: Settings | None = None) -> None:
-        if settings is None:
-            from vmb_agent.sdk import load_settings
-
-            settings = load_settings()
-        require(BACKEND, ("torch", "transformers", "diffusers"))
         # every check that needs no model runs here: missing weights fail before composing
-        self.folder = resolve_weights(settings.stable_audio_model, VARIABLE, backend=BACKEND)
+        settings, self.folder = prepare(BACKEND, settings)
         _check_pipeline_folder(self.folder)
         self.device = torch_device(settings.device)
         if settings.stable_audio_steps is not None:  # else the class's (diffusers' default)

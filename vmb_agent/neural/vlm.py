@@ -41,8 +41,7 @@ from vmb_agent.describe.media import MediaSource
 from vmb_agent.neural.common import (
     cached_model,
     load_failure,
-    require,
-    resolve_weights,
+    prepare,
     torch_device,
 )
 from vmb_agent.types import (
@@ -103,12 +102,7 @@ class VLMDescriber:
     name = BACKEND
 
     def __init__(self, settings: Settings | None = None) -> None:
-        if settings is None:
-            from vmb_agent.sdk import load_settings
-
-            settings = load_settings()
-        require(BACKEND)
-        self.folder = resolve_weights(settings.vlm_model, "VMB_VLM_MODEL", backend=BACKEND)
+        settings, self.folder = prepare(BACKEND, settings)
         # the evidence names the model: a hub id as given, a folder by its name
         given = str(settings.vlm_model).strip()
         self.label = self.folder.name if Path(given).expanduser().is_dir() else given
