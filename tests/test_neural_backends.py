@@ -42,9 +42,9 @@ print(sorted(m for m in ("torch", "transformers", "diffusers") if m in sys.modul
 def test_backends_lists_every_stage_and_says_why_not(vmb_home: Path, tmp_path: Path) -> None:
     weights = tmp_path / "musicgen"
     weights.mkdir()
-    (weights / "config.json").write_text("{}")
+    (weights / "config.json").write_text("{}")  # a transformers folder, not a diffusers one
     env = {"VMB_HOME": str(vmb_home), "VMB_MUSICGEN_MODEL": str(weights),
-           "VMB_STABLE_AUDIO_MODEL": str(tmp_path / "nowhere"),
+           "VMB_STABLE_AUDIO_MODEL": str(weights),
            "VMB_CLAP_MODEL": "laion/not-in-the-cache", "VMB_RENDER_BACKEND": "musicgen-melody"}
     out = subprocess.run([sys.executable, "-m", "vmb_agent", "backends", "--json"], env={
         **os.environ, **env}, capture_output=True, text=True, timeout=120, check=False)
@@ -57,7 +57,7 @@ def test_backends_lists_every_stage_and_says_why_not(vmb_home: Path, tmp_path: P
     assert musicgen["setting"] == "VMB_MUSICGEN_MODEL"
     assert not rows[("render", "soundfont")]["selected"]
     stable = rows[("render", "stable-audio")]
-    assert not stable["available"] and "no such folder" in stable["reason"]
+    assert not stable["available"] and "no model_index.json" in stable["reason"]
     assert "VMB_STABLE_AUDIO_MODEL" in stable["reason"]
     clap = rows[("embed", "clap")]
     assert "not in the local Hugging Face cache" in clap["reason"]
@@ -77,6 +77,24 @@ def test_a_missing_extra_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
     assert reason.startswith("extra [neural] not installed") and "vmb_no_such_module" in reason
     with pytest.raises(BackendUnavailableError, match=r"pip install 'vmb-agent\[neural\]'"):
         require("musicgen-melody", ("vmb_no_such_module",))
+
+
+def test_a_missing_extra_fails_the_call_before_any_work(
+    vmb_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The check a backend runs when it is created (common.prepare) reads the same table."""
+    from vmb_agent.neural import common
+    from vmb_agent.sdk import VMB
+
+    monkeypatch.setattr(common, "missing_modules", lambda modules=(): ["torch"])
+    for call in (
+        lambda: VMB().generate("calm", out_dir=tmp_path / "out", renderer="stable-audio"),
+        lambda: VMB().describe(str(EXAMPLES / "harbour.jpg"), backend="vlm"),
+        lambda: VMB().search("calm", embedder="clap"),
+    ):
+        with pytest.raises(BackendUnavailableError, match=r"extra \[neural\] not installed"):
+            call()
+    assert not (tmp_path / "out").exists()
 
 
 @pytest.mark.parametrize("command", [

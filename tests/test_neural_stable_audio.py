@@ -72,10 +72,12 @@ def spy_segments(monkeypatch: pytest.MonkeyPatch) -> list[dict]:
     calls: list[dict] = []
     generate = StableAudioRenderer._segment
 
-    def segment(self, pipe, prompt: str, piece: np.ndarray, seed: int) -> np.ndarray:
-        out = generate(self, pipe, prompt, piece, seed)
+    def segment(self, pipe, prompt: str, piece: np.ndarray, seed: int, *,
+                from_draft: bool = True) -> np.ndarray:  # fmt: skip
+        out = generate(self, pipe, prompt, piece, seed, from_draft=from_draft)
         calls.append({
             "prompt": prompt, "piece": piece.copy(), "seed": seed, "out": out,
+            "from_draft": from_draft,
             "window": self.window_samples(pipe), "rate": pipe.vae.sampling_rate,
         })  # fmt: skip
         return out
@@ -134,6 +136,35 @@ def test_generate_renders_the_draft_through_stable_audio(
     prompt = calls[0]["prompt"]
     assert prompt.startswith("piano music, 90 BPM, A minor")  # the facts first, then the words
     assert all(c["prompt"] == prompt for c in calls)
+
+
+def test_without_a_composition_the_words_alone_make_the_audio(
+    vmb_home: Path, tiny_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A generator that makes no score: no initial audio (not a draft of silence), the
+    scheduler's own start noise, audio that sounds, and no MIDI written."""
+    import soundfile
+
+    from vmb_agent.generation.pipeline import generators
+    from vmb_agent.sdk import VMB
+
+    class WordsOnly:
+        name = "words-only"
+
+        def compose(self, conditions, *, seed, material):
+            return None
+
+    use_model(monkeypatch, tiny_model)
+    monkeypatch.setitem(generators._factories, "words-only", WordsOnly)
+    monkeypatch.setenv("VMB_GENERATE_BACKEND", "words-only")
+    get_settings.cache_clear()
+    calls = spy_segments(monkeypatch)
+    result = VMB().generate("rain on a tin roof", seed=5, out_dir=tmp_path / "out",
+                            overrides={"duration_s": DURATION_S}, renderer="stable-audio")
+    assert result.midi_path is None and calls and not any(c["from_draft"] for c in calls)
+    written, rate = soundfile.read(result.audio_path, dtype="float32")
+    assert written.shape == (int(DURATION_S * rate), 2)
+    assert float(np.sqrt(np.mean(written**2))) > 0.01
 
 
 def test_a_window_is_repeatable_and_starts_from_the_draft(

@@ -44,7 +44,13 @@ def stage_registries() -> dict[str, Registry]:
 
 def unavailable_reason(stage: str, name: str, settings: Settings) -> str:
     """Why the built-in backend ``stage.name`` cannot run here ('' when it can)."""
-    from vmb_agent.neural.common import EXTRA_HINT, missing_modules, weights_problem
+    from vmb_agent.errors import BackendUnavailableError
+    from vmb_agent.neural.common import (
+        EXTRA_HINT,
+        missing_modules,
+        resolve_weights,
+        weights_problem,
+    )
 
     needs = NEEDS.get((stage, name))
     if needs is None:
@@ -52,7 +58,15 @@ def unavailable_reason(stage: str, name: str, settings: Settings) -> str:
     missing = missing_modules(needs.modules)
     if missing:
         return f"{EXTRA_HINT}; missing: {', '.join(missing)}"
-    return weights_problem(getattr(settings, needs.field), needs.variable) or ""
+    value = getattr(settings, needs.field)
+    problem = weights_problem(value, needs.variable)
+    if problem:
+        return problem
+    try:
+        needs.check_folder(resolve_weights(value, needs.variable, backend=name))
+    except BackendUnavailableError as exc:
+        return str(exc).removeprefix(f"{name}: ")
+    return ""
 
 
 def list_backends(settings: Settings) -> list[BackendInfo]:

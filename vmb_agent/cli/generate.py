@@ -72,8 +72,9 @@ def _render_result(result: object) -> None:
     r = result  # GenerationResult
     c, m = r.requested, r.measured  # type: ignore[attr-defined]
     click.echo(f"audio:      {r.audio_path}")  # type: ignore[attr-defined]
-    click.echo(f"midi:       {r.midi_path}")  # type: ignore[attr-defined]
-    click.echo(f"piano roll: {r.piano_roll_path}")  # type: ignore[attr-defined]
+    if r.midi_path:  # type: ignore[attr-defined] # none when the generator made no score
+        click.echo(f"midi:       {r.midi_path}")  # type: ignore[attr-defined]
+        click.echo(f"piano roll: {r.piano_roll_path}")  # type: ignore[attr-defined]
     for stem in r.stems:  # type: ignore[attr-defined]
         click.echo(f"stem:       {stem}")
     if r.video_path:  # type: ignore[attr-defined]

@@ -13,6 +13,7 @@ PyAV load when a picture is first described.
 from __future__ import annotations
 
 import os
+import threading
 from typing import TYPE_CHECKING, Protocol
 
 from vmb_agent.describe.media import MediaSource, SourceKindArg, resolve_source
@@ -51,18 +52,20 @@ def _vlm(settings: Settings | None = None) -> Describer:
     return VLMDescriber(settings)
 
 
-_instances: dict[str, Describer] = {}
+_instances: dict[tuple[str, str | None], Describer] = {}
+_instances_lock = threading.Lock()
 
 
 def get_describer(backend: str, settings: Settings | None = None) -> Describer:
-    """The describer for ``backend``; ``UnknownNameError`` lists the known names. One that
-    reads settings (a neural one: its weights' folder) is made for these settings each time
-    (its model is loaded once, see vmb_agent.neural.common); the others are made once."""
-    if backend in describers and takes_settings(describers.factory(backend)):
-        return describers.create(backend, settings=settings)
-    if backend not in _instances:
-        _instances[backend] = describers.create(backend)
-    return _instances[backend]
+    """The describer for ``backend`` (made once, then reused); ``UnknownNameError`` lists the
+    known names. One whose factory reads settings (a neural one: its weights' folder; any
+    plugin) is kept per distinct settings."""
+    factory = describers.factory(backend)  # an unknown name fails here
+    key = settings.model_dump_json() if settings is not None and takes_settings(factory) else None
+    with _instances_lock:
+        if (backend, key) not in _instances:
+            _instances[(backend, key)] = describers.create(backend, settings=settings)
+        return _instances[(backend, key)]
 
 
 def describe_source(

@@ -156,7 +156,7 @@ def generate_music(
         )  # fmt: skip
         if overrides.duration_s is not None:  # within tolerance: the music ends with the picture
             overrides = overrides.model_copy(update={"duration_s": None})
-    generator = generators.create(settings.generate_backend)
+    generator = generators.create(settings.generate_backend, settings=settings)
     renderer = renderers.create(settings.render_backend, settings=settings)  # fails before work
     mark("check")
 
@@ -363,7 +363,9 @@ def measure(
 
 
 def _grid(composition: Composition | None, conditions: Conditions | None) -> Grid:
-    """Where the bars fall: the composition's grid, else the conditions' tempo and metre."""
+    """Where the bars fall: the composition's grid, else the one the conditions make (with
+    the cue's tempo map when scored to picture)."""
+    from vmb_agent.generation.composer.piece import conditions_grid
     from vmb_agent.generation.form import Grid
 
     if composition is not None:
@@ -371,8 +373,7 @@ def _grid(composition: Composition | None, conditions: Conditions | None) -> Gri
                                         composition.duration_s, False, composition.pickup_s)
     if conditions is None:
         raise ValueError("measure() needs the composition or the conditions")
-    beats_per_bar = int(conditions.time_signature.split("/")[0])
-    return Grid(conditions.tempo_bpm, beats_per_bar, conditions.duration_s, False)
+    return conditions_grid(conditions)
 
 
 #: tags kept in ``Measured.tags``

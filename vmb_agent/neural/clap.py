@@ -29,6 +29,7 @@ from vmb_agent.neural.common import (
     cached_model,
     load_failure,
     prepare,
+    running,
     torch_device,
 )
 
@@ -118,7 +119,7 @@ class ClapEmbedder:
         model, processor, device = self._loaded()
         tokens = processor.tokenizer(texts, padding="max_length", truncation=True,
                                      max_length=TEXT_TOKENS, return_tensors="pt")  # fmt: skip
-        with torch.inference_mode():
+        with running(BACKEND, self.folder), torch.inference_mode():
             features = model.get_text_features(
                 input_ids=tokens["input_ids"].to(device),
                 attention_mask=tokens["attention_mask"].to(device),
@@ -160,7 +161,7 @@ class ClapEmbedder:
         # No window is longer than max_length_s, so none is cropped; the extractor's 'fusion'
         # mode would still mark one clip of the batch 'longer' at random: nobody is.
         is_longer = torch.zeros((len(windows), 1), dtype=torch.bool)
-        with torch.inference_mode():
+        with running(BACKEND, self.folder), torch.inference_mode():
             output = model.get_audio_features(
                 input_features=features["input_features"].to(device),
                 is_longer=is_longer.to(device),

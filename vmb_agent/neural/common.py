@@ -7,10 +7,12 @@ Face cache only (``HF_HUB_OFFLINE=1`` is set before transformers or diffusers lo
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -34,16 +36,25 @@ class Needs:
 
     modules: tuple[str, ...]
     field: str  # the Settings field holding the weights' folder or hub id
+    #: "module:function" that checks the weights' folder further (cheap, no torch), raising a
+    #: one-line BackendUnavailableError, e.g. that a pipeline's scheduler can load
+    check: str = ""
 
     @property
     def variable(self) -> str:
         return f"VMB_{self.field.upper()}"
 
+    def check_folder(self, folder: Path) -> None:
+        if self.check:
+            module, _, function = self.check.partition(":")
+            getattr(importlib.import_module(module), function)(folder)
+
 
 #: each neural backend (by name) and what it needs (`vmb backends` reads this too)
 NEEDS: dict[str, Needs] = {
     "musicgen-melody": Needs(NEURAL_MODULES, "musicgen_model"),
-    "stable-audio": Needs((*NEURAL_MODULES, "diffusers"), "stable_audio_model"),
+    "stable-audio": Needs((*NEURAL_MODULES, "diffusers"), "stable_audio_model",
+                          check="vmb_agent.neural.stable_audio:check_pipeline_folder"),
     "clap": Needs(NEURAL_MODULES, "clap_model"),
     "vlm": Needs(NEURAL_MODULES, "vlm_model"),
 }
@@ -59,8 +70,9 @@ def prepare(backend: str, settings: Settings | None) -> tuple[Settings, Path]:
         settings = load_settings()
     needs = NEEDS[backend]
     require(backend, needs.modules)
-    return settings, resolve_weights(getattr(settings, needs.field), needs.variable,
-                                     backend=backend)  # fmt: skip
+    folder = resolve_weights(getattr(settings, needs.field), needs.variable, backend=backend)
+    needs.check_folder(folder)
+    return settings, folder
 
 
 def missing_modules(modules: tuple[str, ...] = NEURAL_MODULES) -> list[str]:
@@ -157,13 +169,46 @@ _models: dict[tuple[Any, ...], Any] = {}
 _models_lock = threading.Lock()
 
 
+_loading: dict[tuple[Any, ...], threading.Lock] = {}
+
+
 def cached_model(key: tuple[Any, ...], load: Callable[[], T]) -> T:
     """One loaded model per ``key`` (backend, folder, device) for the process: a model is
-    loaded once and reused by every later call."""
+    loaded once and reused by every later call. Each key loads under its own lock, so a
+    model that takes minutes to load never holds up the others (a search's loaded CLAP while
+    MusicGen loads)."""
     with _models_lock:
-        if key not in _models:
-            _models[key] = load()
-        return _models[key]
+        if key in _models:
+            return _models[key]
+        lock = _loading.setdefault(key, threading.Lock())
+    with lock:
+        with _models_lock:
+            if key in _models:  # loaded by the call this one waited for
+                return _models[key]
+        model = load()
+        with _models_lock:
+            _models[key] = model
+        return model
+
+
+@contextmanager
+def running(backend: str, folder: Path) -> Iterator[None]:
+    """Around a loaded model's work: torch's and the libraries' runtime failures (CUDA out of
+    memory is a RuntimeError) become one line naming the backend and the weights."""
+    try:
+        yield
+    except (RuntimeError, ValueError) as exc:
+        raise inference_failure(backend, folder, exc) from exc
+
+
+def inference_failure(backend: str, folder: Path, exc: Exception) -> BackendUnavailableError:
+    """A one-line error for a model that loaded but failed while running (out of memory, a
+    processor without a chat template, weights that do not fit their config)."""
+    first = next(iter(str(exc).strip().splitlines()), type(exc).__name__)
+    return BackendUnavailableError(
+        f"{backend}: the model at {folder} failed while running "
+        f"({type(exc).__name__}: {first[:200]})."
+    )
 
 
 def load_failure(backend: str, folder: Path, exc: Exception) -> BackendUnavailableError:

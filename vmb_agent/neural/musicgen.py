@@ -37,6 +37,7 @@ from vmb_agent.neural.common import (
     cached_model,
     load_failure,
     prepare,
+    running,
     torch_device,
 )
 from vmb_agent.theory import parse_key
@@ -96,7 +97,8 @@ class MusicGenMelodyRenderer:
         # the pipeline asks twice when stems are written; sampling is not repeatable across
         # calls, so the second answer is the first one again
         if self._rendered is None or self._rendered[0] is not job:
-            self._rendered = (job, self.render(job))
+            with running(BACKEND, self.folder):
+                self._rendered = (job, self.render(job))
         yield "mix", self._rendered[1].copy()
 
     def render(self, job: RenderJob) -> np.ndarray:

@@ -43,6 +43,7 @@ from vmb_agent.neural.common import (
     load_failure,
     missing_modules,
     prepare,
+    running,
     torch_device,
 )
 
@@ -77,7 +78,6 @@ class StableAudioRenderer:
     def __init__(self, settings: Settings | None = None) -> None:
         # every check that needs no model runs here: missing weights fail before composing
         settings, self.folder = prepare(BACKEND, settings)
-        _check_pipeline_folder(self.folder)
         self.device = torch_device(settings.device)
         if settings.stable_audio_steps is not None:  # else the class's (diffusers' default)
             self.steps = settings.stable_audio_steps
@@ -85,7 +85,8 @@ class StableAudioRenderer:
 
     def parts(self, job: RenderJob) -> Iterator[tuple[str, np.ndarray]]:
         if self._done is None or self._done[0] is not job:
-            self._done = (job, self._render(job))
+            with running(BACKEND, self.folder):
+                self._done = (job, self._render(job))
         yield "mix", self._done[1]
 
     # -- rendering ----------------------------------------------------------------------------
@@ -96,8 +97,9 @@ class StableAudioRenderer:
 
         pipe = self._pipeline()
         rate = int(pipe.vae.sampling_rate)
-        mix = draft_mix(job)  # None: no composition, the words alone (text-to-audio)
-        if mix is None:
+        mix = draft_mix(job)  # None: no composition: the words alone (text-to-audio)
+        from_draft = mix is not None
+        if mix is None:  # windows of silence only set the lengths; no initial audio is given
             mix = np.zeros((job.n_samples, 2), dtype=np.float32)
         draft = _resample(mix, job.sample_rate, rate)
         window = self.window_samples(pipe)
@@ -106,7 +108,7 @@ class StableAudioRenderer:
         seed = job.seed % 2**62  # + the window's index stays below 2**63
 
         def render(piece: np.ndarray, index: int) -> np.ndarray:
-            return self._segment(pipe, prompt, piece, seed + index)
+            return self._segment(pipe, prompt, piece, seed + index, from_draft=from_draft)
 
         audio = render_in_windows(draft, window, overlap, render)
         return job.fit(_resample(audio, rate, job.sample_rate))
@@ -119,9 +121,11 @@ class StableAudioRenderer:
             window = min(window, round(self.max_window_s * pipe.vae.sampling_rate))
         return window
 
-    def _segment(self, pipe: Any, prompt: str, piece: np.ndarray, seed: int) -> np.ndarray:
+    def _segment(self, pipe: Any, prompt: str, piece: np.ndarray, seed: int, *,
+                 from_draft: bool = True) -> np.ndarray:  # fmt: skip
         """One window: ``piece`` (its slice of the draft, (L, 2) at the model's rate) as the
-        initial audio -> (L, 2) float32."""
+        initial audio -> (L, 2) float32. ``from_draft=False``: text-to-audio of that length
+        (no initial audio, the scheduler's own start noise)."""
         import torch
 
         rate = int(pipe.vae.sampling_rate)
@@ -129,29 +133,30 @@ class StableAudioRenderer:
         initial = np.zeros((2, full), dtype=np.float32)  # padded here: no "will be padded" log
         initial[:, : piece.shape[0]] = piece.T
         dtype = pipe.transformer.dtype
+        waveforms = torch.from_numpy(initial)[None].to(pipe.device, dtype) if from_draft else None
         with warnings.catch_warnings():
             # torchsde warns when the schedule's last sigma (0) lies below the Brownian tree
             warnings.filterwarnings("ignore", module="torchsde")
-            out = self._with_start_noise(pipe)(
+            out = self._with_start_noise(pipe, from_draft)(
                 prompt,
                 negative_prompt=self.negative_prompt,
                 num_inference_steps=self.steps,
                 guidance_scale=self.guidance_scale,
                 audio_start_in_s=0.0,
                 audio_end_in_s=piece.shape[0] / rate,
-                initial_audio_waveforms=torch.from_numpy(initial)[None].to(pipe.device, dtype),
-                initial_audio_sampling_rate=rate,
+                initial_audio_waveforms=waveforms,
+                initial_audio_sampling_rate=rate if from_draft else None,
                 generator=torch.Generator("cpu").manual_seed(seed),  # same on every device
                 output_type="pt",
             ).audios[0]
         return _frames(out.float().cpu().numpy(), piece.shape[0])
 
-    def _with_start_noise(self, pipe: Any) -> Any:
-        """``pipe`` with its own scheduler copy starting at :attr:`init_noise_level` (a new
-        pipeline over the same modules: the cached one is never changed, and concurrent calls
-        do not share the scheduler's step state)."""
+    def _with_start_noise(self, pipe: Any, from_draft: bool = True) -> Any:
+        """``pipe`` with its own scheduler copy starting at :attr:`init_noise_level` (from a
+        draft; else the scheduler's own). A new pipeline over the same modules: the cached one
+        is never changed, and concurrent calls do not share the scheduler's step state."""
         scheduler = pipe.scheduler
-        level = self.init_noise_level
+        level = self.init_noise_level if from_draft else None
         if level is not None and hasattr(scheduler.config, "sigma_max"):
             level = min(float(level), float(scheduler.config.sigma_max))
             scheduler = type(scheduler).from_config(scheduler.config, sigma_max=level)
@@ -182,7 +187,7 @@ class StableAudioRenderer:
 # -- checks before any work --------------------------------------------------------------------
 
 
-def _check_pipeline_folder(folder: Path) -> None:
+def check_pipeline_folder(folder: Path) -> None:
     """A one-line error unless ``folder`` is a diffusers pipeline whose scheduler can load."""
     index = folder / "model_index.json"
     if not index.is_file():

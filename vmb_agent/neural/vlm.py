@@ -12,7 +12,7 @@ what VMB measures stays measured.
    at most :data:`MAX_NEW_TOKENS` new tokens.
 3. The first JSON object in the reply (models add chatter and code fences) is validated; an
    unusable reply gets ONE repair turn (the error, then "answer again"); a second failure gives
-   the analysis's description with a ``warning`` evidence entry.
+   the analysis's description with a line in ``MusicDescription.warnings``.
 4. Merge: the model's genres, moods, instruments and prose win. Attributes the analysis derived
    from measured features (tempo, key, energy, valence, duration), sections, cuts, features and
    palette stay; so do values the caller's own words name ("in D minor", "70 bpm"). The model's
@@ -42,6 +42,7 @@ from vmb_agent.neural.common import (
     cached_model,
     load_failure,
     prepare,
+    running,
     torch_device,
 )
 from vmb_agent.types import (
@@ -147,15 +148,16 @@ class VLMDescriber:
         import torch
 
         model, processor = self._load()
-        text = processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
-        inputs = processor(text=[text], images=pictures or None, return_tensors="pt")
-        inputs = inputs.to(model.device)
-        if "pixel_values" in inputs:
-            inputs["pixel_values"] = inputs["pixel_values"].to(model.dtype)
-        with torch.inference_mode():
+        with running(BACKEND, self.folder), torch.inference_mode():
+            text = processor.apply_chat_template(messages, add_generation_prompt=True,
+                                                 tokenize=False)  # fmt: skip
+            inputs = processor(text=[text], images=pictures or None, return_tensors="pt")
+            inputs = inputs.to(model.device)
+            if "pixel_values" in inputs:
+                inputs["pixel_values"] = inputs["pixel_values"].to(model.dtype)
             out = model.generate(**inputs, max_new_tokens=MAX_NEW_TOKENS, do_sample=False)
-        new_tokens = out[:, inputs["input_ids"].shape[1] :]
-        return processor.batch_decode(new_tokens, skip_special_tokens=True)[0]
+            new_tokens = out[:, inputs["input_ids"].shape[1] :]
+            return processor.batch_decode(new_tokens, skip_special_tokens=True)[0]
 
     def _load(self) -> tuple[Any, Any]:
         """The model and processor, loaded once per (folder, device) for the process."""

@@ -74,7 +74,7 @@ def compose(
     material = _material(conditions, material or ReferenceMaterial())
     rng = np.random.default_rng(seed)
     # 2. Form: the bar grid and the section plan
-    grid = tempo_grid or _grid(conditions)
+    grid = tempo_grid or conditions_grid(conditions)
     plan = _plan(conditions, grid, style)
     # 3. Harmony and arrangement
     slots = _harmony(conditions, plan, grid, style, key, rng)
@@ -120,7 +120,9 @@ def _material(conditions: Conditions, material: ReferenceMaterial) -> ReferenceM
     )  # fmt: skip
 
 
-def _grid(conditions: Conditions) -> Grid:
+def conditions_grid(conditions: Conditions) -> Grid:
+    """The bars the conditions make: the cue's tempo map when scored to picture, else one tempo
+    (with the pickup; a loop has none)."""
     bpb = beats_per_bar(conditions.time_signature)
     if conditions.tempo_map is not None and not conditions.loop:  # scored to picture
         cue = CueMap.from_report(conditions.tempo_map, conditions.duration_s, conditions.cuts_s)
