@@ -181,6 +181,22 @@ def test_weights_that_do_not_load_are_one_line(use_model: Any, tmp_path: Path) -
     assert "\n" not in str(raised.value) and str(tmp_path) in str(raised.value)
 
 
+def test_a_model_that_fails_while_running_is_one_line(
+    models: dict[str, Path], use_model: Any, tmp_path: Path
+) -> None:
+    """Weights that load but cannot run (here: a processor without its chat template) give a
+    one-line error naming the folder, not an internal error."""
+    import shutil
+
+    broken = tmp_path / "no-template"
+    shutil.copytree(models["garbage"], broken)
+    (broken / "chat_template.jinja").unlink()
+    use_model(broken)
+    with pytest.raises(BackendUnavailableError, match="failed while running") as raised:
+        VMB().describe(str(HARBOUR), backend="vlm")
+    assert "\n" not in str(raised.value) and str(broken) in str(raised.value)
+
+
 @pytest.mark.parametrize(
     ("reply", "expected"),
     [
