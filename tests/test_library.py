@@ -336,7 +336,9 @@ def test_interrupted_build_shows_progress_stops_and_resumes(tmp_path: Path) -> N
     """`vmb library build` without a terminal prints plain progress lines; Ctrl-C stops it at
     once (workers included, no tracebacks); the library it leaves is usable, and the next build
     skips what is already indexed and parses only the rest."""
-    home, size = tmp_path / "home", 40
+    # enough left after the signal that the build cannot finish first, even when earlier tests
+    # have warmed music21's parse cache (then 40 pieces finished before Ctrl-C arrived)
+    home, size = tmp_path / "home", 80
     env = {**os.environ, "PYTHONPATH": str(REPO), "VMB_HOME": str(home)}
     command = [sys.executable, "-m", "vmb_agent", "library", "build", "--size", str(size)]
     process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -349,6 +351,7 @@ def test_interrupted_build_shows_progress_stops_and_resumes(tmp_path: Path) -> N
         match = re.match(rf"building library: (\d+)/{size} \(\d+%\), \d+:\d\d elapsed", line)
         assert match, line
         if int(match[1]) >= 20:  # the first batch of 16 is in the index
+            assert process.poll() is None, "the build finished before it could be interrupted"
             sent = time.monotonic()
             process.send_signal(signal.SIGINT)
             break
