@@ -336,13 +336,18 @@ def test_interrupted_build_shows_progress_stops_and_resumes(tmp_path: Path) -> N
     """`vmb library build` without a terminal prints plain progress lines; Ctrl-C stops it at
     once (workers included, no tracebacks); the library it leaves is usable, and the next build
     skips what is already indexed and parses only the rest."""
-    # enough left after the signal that the build cannot finish first, even when earlier tests
-    # have warmed music21's parse cache (then 40 pieces finished before Ctrl-C arrived)
-    home, size = tmp_path / "home", 80
+    home, size = tmp_path / "home", 40
     env = {**os.environ, "PYTHONPATH": str(REPO), "VMB_HOME": str(home)}
     command = [sys.executable, "-m", "vmb_agent", "library", "build", "--size", str(size)]
-    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               text=True)  # fmt: skip
+    # Ctrl-C as in a terminal: a runner started in the background (`cmd &` without job
+    # control) ignores SIGINT, and its children would inherit that and never be interrupted
+    # (a handled signal is reset to its default across exec; an ignored one stays ignored)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE, text=True)  # fmt: skip
+    finally:
+        signal.signal(signal.SIGINT, previous)
     lines = []
     workers: set[int] = set()
     for line in process.stderr:
