@@ -34,11 +34,11 @@ def clap_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(autouse=True)
-def fresh_embedders(monkeypatch: pytest.MonkeyPatch) -> None:
+def fresh_embedders() -> None:
     """Each test creates its embedders from its own environment (weights set or missing)."""
     from vmb_agent.library import embed
 
-    monkeypatch.setattr(embed, "_shared", {})
+    embed.embedders.forget_shared()
 
 
 @pytest.fixture

@@ -51,7 +51,7 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 @pytest.fixture
 def use_model(vmb_home: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     """``use_model(folder)``: point VMB_VLM_MODEL at ``folder`` (None: unset it)."""
-    monkeypatch.setattr(describe_package, "_instances", {})  # no describer made for other settings
+    describe_package.describers.forget_shared()  # no describer made for other settings
 
     def use(folder: Path | None) -> None:
         if folder is None:

@@ -20,6 +20,7 @@ A factory with a ``settings`` parameter is given the caller's :class:`~vmb_agent
 from __future__ import annotations
 
 import inspect
+import threading
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
@@ -36,6 +37,8 @@ class Registry(Generic[T]):
         self._factories: dict[str, Callable[..., T]] = {}
         self._discovered = False
         self._plugins: dict[str, str] = {}  # name -> "plugin <distribution>"
+        self._shared: dict[tuple[str, str | None], T] = {}
+        self._shared_lock = threading.Lock()
 
     def register(self, name: str) -> Callable[[Callable[..., T]], Callable[..., T]]:
         """Decorator: ``@describers.register("analysis")`` on a factory or class."""
@@ -63,6 +66,22 @@ class Registry(Generic[T]):
             return self._factories[name]
         except KeyError:
             raise unknown_name(f"{self.kind} backend", name, self._factories) from None
+
+    def shared(self, name: str, settings: Any | None = None) -> T:
+        """The process-wide backend ``name``: made once, then reused. One whose factory takes
+        ``settings`` (a neural backend: its weights' folder; any plugin) is kept per distinct
+        settings."""
+        factory = self.factory(name)  # an unknown name fails here, listing the known ones
+        key = settings.model_dump_json() if settings is not None and takes_settings(factory) else None
+        with self._shared_lock:
+            if (name, key) not in self._shared:
+                self._shared[(name, key)] = self.create(name, settings=settings)
+            return self._shared[(name, key)]
+
+    def forget_shared(self) -> None:
+        """Drop the shared backends (tests that change the environment between calls)."""
+        with self._shared_lock:
+            self._shared.clear()
 
     def origin(self, name: str) -> str:
         """``built-in``, or the distribution a plugin backend comes from."""

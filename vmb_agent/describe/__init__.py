@@ -13,12 +13,11 @@ PyAV load when a picture is first described.
 from __future__ import annotations
 
 import os
-import threading
 from typing import TYPE_CHECKING, Protocol
 
 from vmb_agent.describe.media import MediaSource, SourceKindArg, resolve_source
 from vmb_agent.files import PathPolicy
-from vmb_agent.registry import Registry, takes_settings
+from vmb_agent.registry import Registry
 
 if TYPE_CHECKING:  # pragma: no cover
     from vmb_agent.describe.text import TextHints
@@ -52,20 +51,10 @@ def _vlm(settings: Settings | None = None) -> Describer:
     return VLMDescriber(settings)
 
 
-_instances: dict[tuple[str, str | None], Describer] = {}
-_instances_lock = threading.Lock()
-
-
 def get_describer(backend: str, settings: Settings | None = None) -> Describer:
-    """The describer for ``backend`` (made once, then reused); ``UnknownNameError`` lists the
-    known names. One whose factory reads settings (a neural one: its weights' folder; any
-    plugin) is kept per distinct settings."""
-    factory = describers.factory(backend)  # an unknown name fails here
-    key = settings.model_dump_json() if settings is not None and takes_settings(factory) else None
-    with _instances_lock:
-        if (backend, key) not in _instances:
-            _instances[(backend, key)] = describers.create(backend, settings=settings)
-        return _instances[(backend, key)]
+    """The describer for ``backend`` (made once, then reused; per settings for one that reads
+    them); ``UnknownNameError`` lists the known names."""
+    return describers.shared(backend, settings)
 
 
 def describe_source(

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 import numpy as np
 
 from vmb_agent.errors import BackendUnavailableError
-from vmb_agent.registry import Registry, takes_settings
+from vmb_agent.registry import Registry
 
 if TYPE_CHECKING:  # pragma: no cover
     from vmb_agent.settings import Settings
@@ -199,19 +199,10 @@ def _clap(settings: Settings | None = None) -> Embedder:
 
 embedders.add("clap", _clap)
 
-_shared: dict[tuple[str, str | None], Embedder] = {}
-_shared_lock = threading.Lock()
-
-
 def get_embedder(name: str = "minilm", settings: Settings | None = None) -> Embedder:
-    """The process-wide embedder ``name`` (loaded once, then reused). A factory that takes
-    ``settings`` is given them (and one embedder is kept per distinct settings)."""
-    factory = embedders.factory(name)
-    key = settings.model_dump_json() if settings is not None and takes_settings(factory) else None
-    with _shared_lock:
-        if (name, key) not in _shared:
-            _shared[(name, key)] = embedders.create(name, settings=settings)
-        return _shared[(name, key)]
+    """The process-wide embedder ``name`` (loaded once, then reused; per settings for one that
+    reads them)."""
+    return embedders.shared(name, settings)
 
 
 def can_embed_audio(embedder: Embedder) -> bool:

@@ -204,16 +204,18 @@ def running(backend: str, folder: Path) -> Iterator[None]:
 def inference_failure(backend: str, folder: Path, exc: Exception) -> BackendUnavailableError:
     """A one-line error for a model that loaded but failed while running (out of memory, a
     processor without a chat template, weights that do not fit their config)."""
-    first = next(iter(str(exc).strip().splitlines()), type(exc).__name__)
     return BackendUnavailableError(
         f"{backend}: the model at {folder} failed while running "
-        f"({type(exc).__name__}: {first[:200]})."
+        f"({type(exc).__name__}: {_first_line(exc)})."
     )
 
 
 def load_failure(backend: str, folder: Path, exc: Exception) -> BackendUnavailableError:
     """A one-line error for weights that are present but cannot be loaded."""
-    first = next(iter(str(exc).strip().splitlines()), type(exc).__name__)
     return BackendUnavailableError(
-        f"{backend}: the weights at {folder} could not be loaded ({first[:200]})."
+        f"{backend}: the weights at {folder} could not be loaded ({_first_line(exc)})."
     )
+
+
+def _first_line(exc: Exception) -> str:
+    return next(iter(str(exc).strip().splitlines()), type(exc).__name__)[:200]

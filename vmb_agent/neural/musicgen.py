@@ -25,7 +25,6 @@ import json
 import math
 import re
 import threading
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -40,6 +39,7 @@ from vmb_agent.neural.common import (
     running,
     torch_device,
 )
+from vmb_agent.rendering.renderers import MixRenderer
 from vmb_agent.theory import parse_key
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -76,7 +76,7 @@ class Loaded:
     delay: int  # the delay pattern's extra steps (codebooks per channel - 1)
 
 
-class MusicGenMelodyRenderer:
+class MusicGenMelodyRenderer(MixRenderer):
     """The composition rendered by MusicGen-Melody (one ``"mix"`` part)."""
 
     name = BACKEND
@@ -91,18 +91,13 @@ class MusicGenMelodyRenderer:
         # renderer before composing, so a missing extra or missing weights cost nothing
         settings, self.folder = prepare(BACKEND, settings)
         self.device = torch_device(settings.device)
-        self._rendered: tuple[RenderJob, np.ndarray] | None = None
-
-    def parts(self, job: RenderJob) -> Iterator[tuple[str, np.ndarray]]:
-        # the pipeline asks twice when stems are written; sampling is not repeatable across
-        # calls, so the second answer is the first one again
-        if self._rendered is None or self._rendered[0] is not job:
-            with running(BACKEND, self.folder):
-                self._rendered = (job, self.render(job))
-        yield "mix", self._rendered[1].copy()
 
     def render(self, job: RenderJob) -> np.ndarray:
         """``(job.n_samples, 2)`` float32 at ``job.sample_rate``."""
+        with running(BACKEND, self.folder):
+            return self._render(job)
+
+    def _render(self, job: RenderJob) -> np.ndarray:
         import torch
 
         from vmb_agent.library.audio_features import chroma, resample
@@ -114,7 +109,7 @@ class MusicGenMelodyRenderer:
         seconds = job.n_samples / job.sample_rate
         devices = [torch.device(loaded.device).index or 0] if loaded.device == "cuda" else []
         with _generating, torch.random.fork_rng(devices=devices):
-            torch.manual_seed(render_seed(job))
+            torch.manual_seed(job.seed % 2**63)  # torch takes up to 2**63 - 1
             audio = self.generate(loaded, text, melody, seconds)
         channels = [resample(channel, loaded.sampling_rate, job.sample_rate) for channel in audio]
         stereo = np.stack([channels[0], channels[-1]], axis=1).astype(np.float32)  # mono: twice
@@ -358,8 +353,3 @@ def _contradicts(sentence: str, c: Conditions) -> bool:
 
 def _level(value: float) -> str:
     return "low" if value < 0.35 else "high" if value > 0.65 else "medium"
-
-
-def render_seed(job: RenderJob) -> int:
-    """The generation's seed (torch's manual_seed takes up to 2**63 - 1)."""
-    return int(job.seed) % 2**63

@@ -31,7 +31,7 @@ from __future__ import annotations
 import json
 import math
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -46,6 +46,7 @@ from vmb_agent.neural.common import (
     running,
     torch_device,
 )
+from vmb_agent.rendering.renderers import MixRenderer
 
 if TYPE_CHECKING:  # pragma: no cover
     from vmb_agent.rendering.renderers import RenderJob
@@ -60,7 +61,7 @@ SDE_SCHEDULERS = ("CosineDPMSolverMultistepScheduler", "DPMSolverSDEScheduler")
 Window = tuple[int, int]  # (start, stop) in samples at the model's rate
 
 
-class StableAudioRenderer:
+class StableAudioRenderer(MixRenderer):
     """One ``"mix"`` part: the draft re-rendered by Stable Audio, window by window."""
 
     name = BACKEND
@@ -81,13 +82,11 @@ class StableAudioRenderer:
         self.device = torch_device(settings.device)
         if settings.stable_audio_steps is not None:  # else the class's (diffusers' default)
             self.steps = settings.stable_audio_steps
-        self._done: tuple[RenderJob, np.ndarray] | None = None  # parts are asked for twice
 
-    def parts(self, job: RenderJob) -> Iterator[tuple[str, np.ndarray]]:
-        if self._done is None or self._done[0] is not job:
-            with running(BACKEND, self.folder):
-                self._done = (job, self._render(job))
-        yield "mix", self._done[1]
+    def render(self, job: RenderJob) -> np.ndarray:
+        """``(job.n_samples, 2)`` float32 at ``job.sample_rate``."""
+        with running(BACKEND, self.folder):
+            return self._render(job)
 
     # -- rendering ----------------------------------------------------------------------------
 

@@ -83,6 +83,24 @@ class SoundFontRenderer:
             yield name, part
 
 
+class MixRenderer:
+    """A renderer that makes the whole mix at once (one ``"mix"`` part), e.g. a neural model.
+    Subclasses implement :meth:`render`; the mix is kept for the job, because the pipeline
+    asks for the parts a second time when stems are written and sampling is not repeatable."""
+
+    name: str
+
+    def render(self, job: RenderJob) -> np.ndarray:
+        """``(job.n_samples, 2)`` float32 at ``job.sample_rate``."""
+        raise NotImplementedError
+
+    def parts(self, job: RenderJob) -> Iterator[tuple[str, np.ndarray]]:
+        kept: tuple[RenderJob, np.ndarray] | None = getattr(self, "_kept", None)
+        if kept is None or kept[0] is not job:
+            kept = self._kept = (job, self.render(job))
+        yield "mix", kept[1].copy()  # the pipeline may process a part in place
+
+
 def draft_mix(job: RenderJob) -> np.ndarray | None:
     """The composition rendered through the SoundFont and summed: the symbolic draft that a
     neural renderer is conditioned on (its chroma, or its audio as the starting point). None
