@@ -7,7 +7,8 @@ yields ``(name, audio)`` parts, each ``(n, 2)`` float32 at the job's sample rate
 are the stems. The pipeline masters, measures and writes whatever comes back, so a neural
 renderer (one part, ``"mix"``) gets the same loudness, true peak and measured tempo/key as the
 SoundFont. Parts are asked for a second time when stems are written (one part at a time stays
-in memory): a renderer that is not deterministic should cache them.
+in memory): a renderer that makes the whole mix at once subclasses :class:`MixRenderer`,
+which keeps it for that second request.
 
 Plugins register more renderers through the ``vmb_agent.backends`` entry points
 (``render.<name>``; see :mod:`vmb_agent.registry`).
